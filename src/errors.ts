@@ -1,0 +1,170 @@
+/**
+ * Every error pg-scope makes extends {@link PgScopeError} and carries a stable string `code`, so callers
+ * never match on message text. Errors that come from the server are pg's own `DatabaseError` objects and
+ * pass through unchanged.
+ */
+
+/** A snapshot of the pool's counters, as returned by `pool.stats()`. */
+export interface PoolStats {
+  /** The configured upper bound on open connections. */
+  readonly max: number;
+  /** The configured number of connections kept open when idle. */
+  readonly min: number;
+  /** Open connections (idle + borrowed) plus connections being opened. */
+  readonly size: number;
+  /** Open connections waiting in the pool. */
+  readonly idle: number;
+  /** Connections currently lent to a scope. */
+  readonly borrowed: number;
+  /** Callers waiting for a connection. */
+  readonly waiting: number;
+  /** Successful acquires since the pool was created. */
+  readonly acquired: number;
+  /** Server connections opened since the pool was created. */
+  readonly created: number;
+  /** Server connections closed since the pool was created. */
+  readonly destroyed: number;
+  /** `PoolExhaustedError`s thrown since the pool was created. */
+  readonly exhausted: number;
+  /** Top-level transactions committed. */
+  readonly commits: number;
+  /** Top-level transactions rolled back. */
+  readonly rollbacks: number;
+}
+
+/** The stable codes of the errors pg-scope makes. */
+export type PgScopeErrorCode =
+  | 'INVALID_CONFIG'
+  | 'POOL_EXHAUSTED'
+  | 'POOL_CLOSED'
+  | 'CONNECT_FAILED'
+  | 'SCOPE_CLOSED'
+  | 'TX_ROLLED_BACK'
+  | 'COMMIT_UNKNOWN'
+  | 'TX_TIMEOUT'
+  | 'NESTED_ACQUIRE';
+
+/** Base class of every error pg-scope makes. */
+export abstract class PgScopeError extends Error {
+  /** A stable code; test this, not the message. */
+  abstract readonly code: PgScopeErrorCode;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad pool, acquire or transaction options. `field` names the offending option. */
+export class ConfigError extends PgScopeError {
+  readonly code = 'INVALID_CONFIG';
+  /** The option at fault, e.g. `max` or `retry.maxAttempts`. */
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(`invalid option ${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+/** Why an acquire found no connection. */
+export type PoolExhaustedReason = 'no-wait' | 'timeout' | 'queue-full';
+
+/**
+ * No connection could be had: every connection is borrowed and the caller could not, or would not, wait.
+ * `cause` is the last connection failure when the pool could not open connections while the caller waited.
+ */
+export class PoolExhaustedError extends PgScopeError {
+  readonly code = 'POOL_EXHAUSTED';
+  readonly reason: PoolExhaustedReason;
+  readonly stats: PoolStats;
+  readonly waitedMillis: number;
+
+  constructor(reason: PoolExhaustedReason, stats: PoolStats, waitedMillis: number, cause?: unknown) {
+    const waited = Math.round(waitedMillis);
+    const why =
+      reason === 'queue-full'
+        ? `, wait queue full (maxWaiting ${stats.waiting})`
+        : reason === 'no-wait'
+          ? ', acquireTimeoutMillis is 0 (fail fast)'
+          : '';
+    super(
+      `pool exhausted: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}`,
+      cause === undefined ? undefined : { cause },
+    );
+    this.reason = reason;
+    this.stats = stats;
+    this.waitedMillis = waitedMillis;
+  }
+}
+
+/** The pool is closed (or closing): no new scope can start, and waiting acquirers are turned away. */
+export class PoolClosedError extends PgScopeError {
+  readonly code = 'POOL_CLOSED';
+  constructor(message = 'pool is closed') {
+    super(message);
+  }
+}
+
+/**
+ * A server connection could not be opened: at once for failures no retry can fix (authentication, missing
+ * database, TLS configuration), or at the acquire's deadline after paced retries. `cause` is the last failure.
+ */
+export class ConnectError extends PgScopeError {
+  readonly code = 'CONNECT_FAILED';
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+  }
+}
+
+/** A connection or transaction handle was used after its scope ended. Nothing was sent to the server. */
+export class ScopeClosedError extends PgScopeError {
+  readonly code = 'SCOPE_CLOSED';
+}
+
+/**
+ * The server rolled the transaction back instead of committing it, because an earlier statement failed
+ * (and the callback swallowed that error). `cause` is the first failed statement's error.
+ */
+export class TransactionRolledBackError extends PgScopeError {
+  readonly code = 'TX_ROLLED_BACK';
+  constructor(cause: unknown) {
+    super('transaction was rolled back: an earlier statement failed, so COMMIT rolled back', { cause });
+  }
+}
+
+/**
+ * The connection was lost while COMMIT was in flight: the transaction may or may not have committed. Never
+ * retried automatically. `cause` is the connection error.
+ */
+export class CommitUnknownError extends PgScopeError {
+  readonly code = 'COMMIT_UNKNOWN';
+  constructor(cause: unknown) {
+    super('connection lost while COMMIT was in flight: the outcome of the transaction is unknown', { cause });
+  }
+}
+
+/** The transaction's `timeoutMillis` deadline passed: the running query was cancelled and the work rolled back. */
+export class TransactionTimeoutError extends PgScopeError {
+  readonly code = 'TX_TIMEOUT';
+  readonly timeoutMillis: number;
+  constructor(timeoutMillis: number) {
+    super(`transaction timed out after ${timeoutMillis} ms and was rolled back`);
+    this.timeoutMillis = timeoutMillis;
+  }
+}
+
+/**
+ * An acquire was made from inside a scope of the same pool, in the same async context, with
+ * `nestedAcquire: 'error'`. Such an acquire can deadlock a full pool: every holder waits for a second
+ * connection that only another holder could give back.
+ */
+export class NestedAcquireError extends PgScopeError {
+  readonly code = 'NESTED_ACQUIRE';
+  constructor() {
+    super(
+      'nested acquire: this code already holds a connection of the same pool; acquiring a second one can ' +
+        'deadlock a full pool (use the connection or transaction you hold, or set nestedAcquire)',
+    );
+  }
+}

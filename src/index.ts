@@ -1,0 +1,27 @@
+/**
+ * pg-scope: a bounded PostgreSQL connection pool with acquire and transaction scopes whose exit decides —
+ * commit or roll back, return the connection or destroy it.
+ */
+export {
+  ConfigError,
+  ConnectError,
+  CommitUnknownError,
+  NestedAcquireError,
+  PgScopeError,
+  type PgScopeErrorCode,
+  PoolClosedError,
+  PoolExhaustedError,
+  type PoolExhaustedReason,
+  type PoolStats,
+  ScopeClosedError,
+  TransactionRolledBackError,
+  TransactionTimeoutError,
+} from './errors.js';
+export type { AcquireOptions, CloseOptions } from './pool/pool.js';
+export type { NestedAcquireMode, OnConnect, PoolConfig, ResetMode } from './pool/pool-options.js';
+export { LogEvent, type LogEventName } from './logging/events.js';
+export { Connection } from './tx/connection.js';
+export { createPool, Pool } from './tx/pool.js';
+export { isRetryable } from './tx/retry.js';
+export { Transaction, type TransactionState } from './tx/transaction.js';
+export type { IsolationLevel, RetryOptions, TransactionOptions } from './tx/tx-options.js';

@@ -1,0 +1,22 @@
+import { pino, type Logger } from 'pino';
+import type { Redactor } from './redact.js';
+
+/** The level of pg-scope's own logger when the caller gives none: `PG_SCOPE_LOG_LEVEL` or `'warn'`. */
+export function defaultLevel(): string {
+  return process.env.PG_SCOPE_LOG_LEVEL || 'warn';
+}
+
+/**
+ * The pool's logger: a child of the caller's pino logger (so lines join the service's stream) or of a new one,
+ * bound to the pool's name, with an `err` serializer that removes secrets.
+ */
+export function createPoolLogger(base: Logger | undefined, poolName: string, redactor: Redactor): Logger {
+  const root =
+    base ??
+    pino({
+      level: defaultLevel(),
+      name: 'pg-scope',
+      redact: { paths: ['password', '*.password', 'connectionString', '*.connectionString'], censor: '[redacted]' },
+    });
+  return root.child({ pool: poolName }, { serializers: { err: (e: unknown) => redactor.error(e) } });
+}

@@ -1,0 +1,64 @@
+/**
+ * Which connection failures a retry can fix. Refused, reset and timed-out connections, a server that is
+ * starting up or shutting down (57P03, 57P01) or out of connection slots (53300, class 53, class 08) are
+ * transient; authentication (28P01, 28000), a missing database (3D000), TLS configuration and anything
+ * unrecognised are not, and fail at once.
+ */
+
+const TRANSIENT_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ECONNABORTED',
+]);
+
+const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '53000', '53100', '53200', '53400']);
+
+/** pg's own messages for a connection that died or timed out before startup finished. */
+const TRANSIENT_MESSAGES = [
+  'Connection terminated unexpectedly',
+  'Connection terminated due to connection timeout',
+  'timeout expired',
+  'Connection terminated',
+];
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** True when a failed connection attempt may succeed if tried again later. */
+export function isTransientConnectError(err: unknown): boolean {
+  const code = codeOf(err);
+  if (code !== undefined) {
+    if (TRANSIENT_NODE_CODES.has(code) || TRANSIENT_SQLSTATES.has(code)) return true;
+    if (/^08[0-9A-Z]{3}$/.test(code)) return true;
+    return false;
+  }
+  const message = err instanceof Error ? err.message : '';
+  return TRANSIENT_MESSAGES.some((m) => message.startsWith(m));
+}
+
+/**
+ * True for an error that means the connection itself is gone (socket closed, backend terminated, server
+ * shutting down), as opposed to a statement the server refused.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  const code = codeOf(err);
+  if (code !== undefined) {
+    return TRANSIENT_NODE_CODES.has(code) || /^(57P0[1-3]|08[0-9A-Z]{3})$/.test(code);
+  }
+  const message = err instanceof Error ? err.message : '';
+  return (
+    TRANSIENT_MESSAGES.some((m) => message.startsWith(m)) ||
+    message.startsWith('Client has encountered a connection error') ||
+    message.startsWith('Client was closed')
+  );
+}

@@ -1,0 +1,159 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { LogEvent } from '../logging/events.js';
+import { sendCancelRequest } from './cancel-request.js';
+import { isConnectionLoss } from './connect-errors.js';
+import type { PoolSettings } from './pool-options.js';
+
+/** What the pool knows about each server connection it opened; kept beside the client, not on it. */
+export interface ClientInfo {
+  /** A short id for log lines. */
+  readonly id: number;
+  /** `performance.now()` when the connection opened. */
+  readonly createdAt: number;
+  /** `performance.now()` after which the connection is recycled (`maxLifetimeMillis` less jitter). */
+  readonly expiresAt: number;
+  /** Set when the connection broke (socket error, terminated backend): it must never be handed out again. */
+  brokenBy: unknown;
+  /** Queries sent through a scope handle and not yet answered. */
+  inflight: number;
+}
+
+/**
+ * Opens and closes server connections: one attempt at a time (the pool paces retries), with the connect
+ * timeout covering `onConnect` too, an `'error'` listener on every client from its first moment so no socket
+ * error can crash the process, and a cancel request before closing a connection whose query still runs.
+ */
+export class ConnectionFactory {
+  readonly #settings: PoolSettings;
+  readonly #log: Logger;
+  readonly #info = new WeakMap<pg.Client, ClientInfo>();
+  readonly #connecting = new Set<pg.Client>();
+  #nextId = 0;
+  #created = 0;
+  #destroyed = 0;
+
+  constructor(settings: PoolSettings, log: Logger) {
+    this.#settings = settings;
+    this.#log = log;
+  }
+
+  /** Server connections opened so far. */
+  get created(): number {
+    return this.#created;
+  }
+  /** Server connections closed so far. */
+  get destroyed(): number {
+    return this.#destroyed;
+  }
+
+  /** The pool's record of a client it opened. */
+  info(client: pg.Client): ClientInfo | undefined {
+    return this.#info.get(client);
+  }
+
+  /** One connection attempt. Rejects with the driver's (or `onConnect`'s) error; the client is closed then. */
+  async connect(): Promise<pg.Client> {
+    const settings = this.#settings;
+    const client = new pg.Client(settings.clientConfig as pg.ClientConfig);
+    const id = ++this.#nextId;
+    client.on('error', (err: Error) => this.#onClientError(client, id, err));
+    client.on('end', () => {
+      const info = this.#info.get(client);
+      if (info && info.brokenBy === undefined) info.brokenBy = new Error('Connection terminated');
+    });
+    this.#connecting.add(client);
+    const started = performance.now();
+    try {
+      await client.connect();
+      if (settings.onConnect) await this.#runOnConnect(client, started);
+    } catch (err) {
+      this.#connecting.delete(client);
+      client.end().catch(() => {
+        // The attempt already failed; closing its socket is best effort and its error adds nothing.
+      });
+      throw err;
+    }
+    this.#connecting.delete(client);
+    const now = performance.now();
+    const lifetime = settings.maxLifetimeMillis;
+    this.#info.set(client, {
+      id,
+      createdAt: now,
+      expiresAt: lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1),
+      brokenBy: undefined,
+      inflight: 0,
+    });
+    this.#created++;
+    if (this.#log.isLevelEnabled('debug')) {
+      this.#log.debug(
+        { event: LogEvent.connect, connectionId: id, connectMillis: Math.round(now - started) },
+        'connection opened',
+      );
+    }
+    return client;
+  }
+
+  async #runOnConnect(client: pg.Client, started: number): Promise<void> {
+    const onConnect = this.#settings.onConnect;
+    if (!onConnect) return;
+    const budget = this.#settings.connectTimeoutMillis - (performance.now() - started);
+    if (budget === Number.POSITIVE_INFINITY) return void (await onConnect(client));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        onConnect(client),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error('Connection terminated due to connection timeout (onConnect)')),
+            Math.max(0, budget),
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #onClientError(client: pg.Client, id: number, err: Error): void {
+    const info = this.#info.get(client);
+    if (info) info.brokenBy ??= err;
+    this.#log.warn({ event: LogEvent.connError, connectionId: id, err }, 'connection error; it will be removed');
+  }
+
+  /** Marks a client broken when a query failed because the connection is gone. */
+  noteQueryError(client: pg.Client, err: unknown): void {
+    if (!isConnectionLoss(err)) return;
+    const info = this.#info.get(client);
+    if (info) info.brokenBy ??= err;
+  }
+
+  /**
+   * Closes a connection for good. A query still running is cancelled first, so the backend does not go on
+   * working for nobody. Never rejects.
+   */
+  async destroy(client: pg.Client, reason: string): Promise<void> {
+    const info = this.#info.get(client);
+    const running = (info?.inflight ?? 0) > 0;
+    this.#destroyed++;
+    const level = reason === 'broken' || reason === 'reset failed' ? 'warn' : 'debug';
+    if (this.#log.isLevelEnabled(level)) {
+      this.#log[level]({ event: LogEvent.destroy, connectionId: info?.id, reason }, 'connection destroyed');
+    }
+    // pg's end() waits for pipelined queries to finish: leave pipeline mode so a running query is dropped.
+    (client as { pipeline: boolean }).pipeline = false;
+    if (running && info?.brokenBy === undefined) await sendCancelRequest(client);
+    await client.end().catch(() => {
+      // The connection is being thrown away; a failure to say goodbye cleanly changes nothing.
+    });
+  }
+
+  /** Aborts connection attempts still in progress (pool closing). */
+  abortConnecting(): void {
+    for (const client of this.#connecting) {
+      client.end().catch(() => {
+        // Aborting an attempt; its own connect() call reports the failure.
+      });
+    }
+  }
+}

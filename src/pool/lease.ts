@@ -1,0 +1,136 @@
+import type pg from 'pg';
+import { ScopeClosedError } from '../errors.js';
+import type { ClientInfo } from './connection-factory.js';
+
+/** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
+export type LeaseState = 'leased' | 'released' | 'broken';
+
+/** What a lease needs from its pool. */
+export interface LeaseOwner {
+  /** Takes the connection back (reset and reuse, or destroy with `destroyReason`). Called once per lease. */
+  giveBack(lease: Lease, destroyReason: string | undefined): Promise<void>;
+  /** Marks the client broken if `err` says the connection is gone. */
+  noteQueryError(client: pg.Client, err: unknown): void;
+}
+
+let nextLeaseId = 0;
+
+/**
+ * One loan of one server connection to one scope. The pool gives the connection back exactly once, whatever
+ * path the scope takes; after that the lease forgets nothing but refuses every use with `ScopeClosedError`.
+ */
+export class Lease {
+  /** Short id for log lines (`scopeId`). */
+  readonly id: string;
+  readonly #owner: LeaseOwner;
+  readonly #client: pg.Client;
+  /** The pool's record of the connection. */
+  readonly info: ClientInfo;
+  /** `performance.now()` when the scope got the connection. */
+  readonly acquiredAt: number;
+  /** Where the connection was acquired (captured only when leak detection or nested-acquire warnings need it). */
+  readonly acquiredStack: Error | undefined;
+  #state: LeaseState = 'leased';
+  #ending: Promise<void> | undefined;
+  /** Leak-detection timer, when on. */
+  leakTimer: NodeJS.Timeout | undefined;
+  /** True once a leak warning was logged for this lease. */
+  leaked = false;
+
+  constructor(owner: LeaseOwner, client: pg.Client, info: ClientInfo, acquiredStack: Error | undefined) {
+    this.id = `c${(++nextLeaseId).toString(36)}`;
+    this.#owner = owner;
+    this.#client = client;
+    this.info = info;
+    this.acquiredAt = performance.now();
+    this.acquiredStack = acquiredStack;
+  }
+
+  get state(): LeaseState {
+    return this.#state;
+  }
+
+  /**
+   * Runs before the caller touches the raw client (a transaction whose BEGIN is still deferred sends it now,
+   * so the caller's own queries run inside the transaction).
+   */
+  beforeClientAccess: (() => void) | undefined;
+  #pipelined = false;
+
+  /** The client, while leased. Throws `ScopeClosedError` after the scope ended. */
+  client(what = 'use the connection'): pg.Client {
+    if (this.#state !== 'leased') throw new ScopeClosedError(`cannot ${what}: the scope has ended`);
+    this.beforeClientAccess?.();
+    if (this.#pipelined) {
+      if (this.info.inflight > 0) {
+        throw new Error(`cannot ${what} while the transaction's first statements are in flight; await them first`);
+      }
+      this.#endPipeline();
+    }
+    return this.#client;
+  }
+
+  /**
+   * Sends the next queries in pg's pipeline mode (without waiting for each answer) until none of them is in
+   * flight: this is how BEGIN travels with a transaction's first statement.
+   */
+  startPipeline(): void {
+    if (this.#pipelined) return;
+    this.#pipelined = true;
+    (this.#client as { pipeline: boolean }).pipeline = true;
+  }
+
+  #endPipeline(): void {
+    this.#pipelined = false;
+    (this.#client as { pipeline: boolean }).pipeline = false;
+  }
+
+  /** The client regardless of state, for the pool's own cleanup. */
+  get rawClient(): pg.Client {
+    return this.#client;
+  }
+
+  /**
+   * Runs a query on the leased connection, counting it as in flight so a scope that ends while it runs
+   * destroys the connection instead of returning it. pg's errors pass through unchanged.
+   */
+  query<R extends pg.QueryResultRow>(config: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    if (this.#state !== 'leased') {
+      return Promise.reject(new ScopeClosedError('cannot query: the scope has ended'));
+    }
+    const info = this.info;
+    const client = this.#client;
+    info.inflight++;
+    const promise = (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
+      pg.QueryResult<R>
+    >;
+    return promise.then(
+      (result) => {
+        if (--info.inflight === 0 && this.#pipelined) this.#endPipeline();
+        return result;
+      },
+      (err: unknown) => {
+        if (--info.inflight === 0 && this.#pipelined) this.#endPipeline();
+        this.#owner.noteQueryError(client, err);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * Ends the lease: the pool resets and keeps the connection, or destroys it (`destroyReason`). Idempotent:
+   * later calls return the first call's promise.
+   */
+  end(destroyReason?: string): Promise<void> {
+    if (this.#ending) return this.#ending;
+    if (this.#state === 'leased') this.#state = 'released';
+    this.#ending = this.#owner.giveBack(this, destroyReason);
+    return this.#ending;
+  }
+
+  /** Takes the connection away from the scope (pool closing, or the connection is unusable). */
+  revoke(reason: string): Promise<void> {
+    this.#state = 'broken';
+    return this.end(reason);
+  }
+}

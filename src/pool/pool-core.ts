@@ -1,0 +1,588 @@
+import { createPool as createGenericPool, type Pool as GenericPool } from 'generic-pool';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import {
+  ConfigError,
+  ConnectError,
+  NestedAcquireError,
+  PoolClosedError,
+  PoolExhaustedError,
+  type PoolExhaustedReason,
+  type PoolStats,
+} from '../errors.js';
+import { LogEvent } from '../logging/events.js';
+import { createPoolLogger } from '../logging/logger.js';
+import { Redactor } from '../logging/redact.js';
+import { isTransientConnectError } from './connect-errors.js';
+import { ConnectGate } from './connect-gate.js';
+import { ConnectionFactory } from './connection-factory.js';
+import { Lease, type LeaseOwner } from './lease.js';
+import { checkMillis, describeValue, type PoolSettings } from './pool-options.js';
+import { findFrame, runInFrame } from './scope-context.js';
+import { type Node, WaiterQueue } from './waiter-queue.js';
+
+/** Options of one acquire. */
+export interface AcquireOptions {
+  /** Overrides the pool's `acquireTimeoutMillis` for this acquire (0 = fail fast). */
+  timeoutMillis?: number;
+  /** Aborting stops waiting, leaves the queue and rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** Options of `pool.close()`. */
+export interface CloseOptions {
+  /** How long borrowed connections get to come back before they are destroyed. Default 10 000. */
+  timeoutMillis?: number;
+}
+
+interface Waiter {
+  readonly startedAt: number;
+  readonly stack: Error | undefined;
+  resolve(lease: Lease): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  node: Node<Waiter> | undefined;
+}
+
+/** Running totals of a pool (see `PoolStats`). */
+interface Totals {
+  acquired: number;
+  exhausted: number;
+  commits: number;
+  rollbacks: number;
+}
+
+const ACQUIRE_OPTION_KEYS = new Set(['timeoutMillis', 'signal']);
+
+/**
+ * The bounded pool: generic-pool keeps the connections (idle list, LIFO reuse, idle eviction, `min`), and this
+ * class owns everything a caller waits for — a FIFO queue with per-acquire deadlines and abort, fail-fast
+ * exhaustion, paced connection attempts, and the exactly-once return of every lease.
+ */
+export class PoolCore implements LeaseOwner {
+  /** @internal */
+  readonly settings: PoolSettings;
+  /** @internal The pool's logger (a child of the caller's). */
+  readonly log: Logger;
+  /** @internal */
+  readonly totals: Totals = { acquired: 0, exhausted: 0, commits: 0, rollbacks: 0 };
+  readonly #factory: ConnectionFactory;
+  readonly #gate = new ConnectGate();
+  readonly #store: GenericPool<pg.Client>;
+  readonly #handoff: pg.Client[] = [];
+  readonly #waiters = new WaiterQueue<Waiter>();
+  readonly #leases = new Set<Lease>();
+  readonly #stopping = new AbortController();
+  /** Clients on their way from the store to the head of the queue. */
+  #inboundIdle = 0;
+  /** Connection jobs running (each may retry while callers wait). */
+  #connecting = 0;
+  readonly #jobs = new Set<Promise<void>>();
+  #closing: Promise<void> | undefined;
+  #closed = false;
+  readonly #captureStacks: boolean;
+  /** Why the pool destroys a connection, for the store's destroy hook to log. */
+  readonly #destroyReasons = new WeakMap<pg.Client, string>();
+
+  constructor(settings: PoolSettings) {
+    this.settings = settings;
+    const cc = settings.clientConfig;
+    const redactor = new Redactor([cc.password as string | undefined, cc.connectionString]);
+    const name = cc.application_name ?? 'pg-scope';
+    this.log = createPoolLogger(settings.logger, name, redactor);
+    this.#factory = new ConnectionFactory(settings, this.log);
+    this.#captureStacks =
+      settings.leakDetectionMillis > 0 || (settings.nestedAcquire === 'warn' && this.log.isLevelEnabled('warn'));
+    const idle = settings.idleTimeoutMillis;
+    this.#store = createGenericPool<pg.Client>(
+      {
+        // A waiting caller's connection is opened by a job of ours and handed over here; the store itself only
+        // opens connections to keep `min` (one attempt, no retry loop).
+        create: () => {
+          const ready = this.#handoff.shift();
+          return ready ? Promise.resolve(ready) : this.#factory.connect();
+        },
+        destroy: (client) => this.#factory.destroy(client, this.#destroyReasons.get(client) ?? 'idle'),
+      },
+      {
+        max: settings.max,
+        min: settings.min,
+        fifo: false,
+        autostart: true,
+        idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
+        softIdleTimeoutMillis: idle === Number.POSITIVE_INFINITY ? -1 : idle,
+        evictionRunIntervalMillis: idle === Number.POSITIVE_INFINITY ? 0 : Math.max(10, Math.min(1_000, idle / 2)),
+        numTestsPerEvictionRun: settings.max,
+      },
+    );
+    this.#store.on('factoryCreateError', (err) => this.#connectFailed(err));
+  }
+
+  /** Counters and totals, a snapshot. */
+  stats(): PoolStats {
+    const store = this.#store;
+    return {
+      max: this.settings.max,
+      min: this.settings.min,
+      size: store.size + this.#connecting,
+      idle: this.#closed ? 0 : store.available,
+      borrowed: this.#leases.size,
+      waiting: this.#waiters.size,
+      acquired: this.totals.acquired,
+      created: this.#factory.created,
+      destroyed: this.#factory.destroyed,
+      exhausted: this.totals.exhausted,
+      commits: this.totals.commits,
+      rollbacks: this.totals.rollbacks,
+    };
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** @internal Validates acquire options; throws ConfigError. */
+  checkAcquireOptions(options: AcquireOptions | undefined): void {
+    if (options === undefined) return;
+    if (typeof options !== 'object' || options === null) {
+      throw new ConfigError('options', `expected an object, got ${describeValue(options)}`);
+    }
+    for (const key of Object.keys(options)) {
+      if (!ACQUIRE_OPTION_KEYS.has(key)) {
+        throw new ConfigError(key, `unknown acquire option; allowed: ${[...ACQUIRE_OPTION_KEYS].join(', ')}`);
+      }
+    }
+    if (options.timeoutMillis !== undefined) {
+      checkMillis('timeoutMillis', options.timeoutMillis, { allowZero: true, allowInfinity: true });
+    }
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new ConfigError('signal', `expected an AbortSignal, got ${describeValue(options.signal)}`);
+    }
+  }
+
+  /**
+   * @internal Lends a connection: from the idle list, newly opened, or after waiting in FIFO order.
+   * Rejects with PoolExhaustedError, ConnectError, PoolClosedError, NestedAcquireError or `signal.reason`.
+   */
+  async lease(options?: AcquireOptions): Promise<Lease> {
+    if (this.#closing) throw new PoolClosedError();
+    const signal = options?.signal;
+    if (signal?.aborted) throw signal.reason;
+    const stack = this.#captureStacks ? new Error('connection acquired here') : undefined;
+    if (this.settings.nestedAcquire !== 'allow') this.#checkNested(stack);
+    const started = performance.now();
+    // Fast path: nobody waits and a connection is idle.
+    while (this.#waiters.size === 0 && this.#store.available > 0) {
+      const lease = await this.#fromStore(stack);
+      if (lease) return this.#lent(lease, started);
+    }
+    const lease = await this.#wait(options?.timeoutMillis ?? this.settings.acquireTimeoutMillis, signal, stack, started);
+    return this.#lent(lease, started);
+  }
+
+  #checkNested(stack: Error | undefined): void {
+    const frame = findFrame(this);
+    if (!frame) return;
+    if (this.settings.nestedAcquire === 'error') throw new NestedAcquireError();
+    this.log.warn(
+      {
+        event: LogEvent.nestedAcquire,
+        stack: stack?.stack,
+        outerStack: frame.acquiredAt?.stack,
+      },
+      'nested acquire: this code already holds a connection of the same pool; a full pool can deadlock',
+    );
+  }
+
+  /** Takes a connection from the store; destroys and skips a broken or expired one (returns undefined). */
+  async #fromStore(stack: Error | undefined): Promise<Lease | undefined> {
+    const client = await this.#store.acquire();
+    return this.#check(client, stack);
+  }
+
+  #check(client: pg.Client, stack: Error | undefined): Lease | undefined {
+    const info = this.#factory.info(client);
+    if (!info || info.brokenBy !== undefined || performance.now() >= info.expiresAt || this.#closing) {
+      const reason = this.#closing ? 'pool closed' : info?.brokenBy !== undefined || !info ? 'broken' : 'expired';
+      this.#storeDestroy(client, reason);
+      return undefined;
+    }
+    return new Lease(this, client, info, stack);
+  }
+
+  #lent(lease: Lease, started: number): Lease {
+    this.#leases.add(lease);
+    this.totals.acquired++;
+    const waited = lease.acquiredAt - started;
+    if (waited >= this.settings.slowAcquireMillis) {
+      this.log.warn({ event: LogEvent.slowAcquire, scopeId: lease.id, waitMillis: Math.round(waited) }, 'slow acquire');
+    } else if (this.log.isLevelEnabled('debug')) {
+      this.log.debug({ event: LogEvent.acquire, scopeId: lease.id, waitMillis: Math.round(waited) }, 'acquired');
+    }
+    const leakMillis = this.settings.leakDetectionMillis;
+    if (leakMillis > 0) {
+      lease.leakTimer = setTimeout(() => {
+        lease.leaked = true;
+        this.log.warn(
+          {
+            event: LogEvent.leak,
+            scopeId: lease.id,
+            heldMillis: Math.round(performance.now() - lease.acquiredAt),
+            stack: lease.acquiredStack?.stack,
+          },
+          'connection held longer than leakDetectionMillis',
+        );
+      }, leakMillis);
+      lease.leakTimer.unref();
+    }
+    return lease;
+  }
+
+  #wait(timeoutMillis: number, signal: AbortSignal | undefined, stack: Error | undefined, started: number) {
+    return new Promise<Lease>((resolve, reject) => {
+      const s = this.settings;
+      const full = this.#store.size + this.#connecting >= s.max;
+      if (timeoutMillis === 0 && full) return reject(this.#exhausted('no-wait', started));
+      if (this.#waiters.size >= s.maxWaiting) return reject(this.#exhausted('queue-full', started));
+      if (this.#gate.permanent && this.#gate.delayMillis() > 0 && !full) {
+        return reject(this.#connectError(started));
+      }
+      const waiter: Waiter = {
+        startedAt: started,
+        stack,
+        resolve,
+        reject,
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+        node: undefined,
+      };
+      // With timeout 0 a caller never waits for a borrowed connection, only for one being opened for it.
+      const limit = timeoutMillis === 0 ? s.connectTimeoutMillis : timeoutMillis;
+      if (limit !== Number.POSITIVE_INFINITY) {
+        waiter.timer = setTimeout(() => this.#expire(waiter), limit);
+      }
+      if (signal) {
+        waiter.onAbort = () => this.#leave(waiter, signal.reason);
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      waiter.node = this.#waiters.push(waiter);
+      this.#dispatch();
+    });
+  }
+
+  #settle(waiter: Waiter): void {
+    if (waiter.node) this.#waiters.remove(waiter.node);
+    clearTimeout(waiter.timer);
+    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
+  }
+
+  #leave(waiter: Waiter, err: unknown): void {
+    if (!waiter.node?.queued) return;
+    this.#settle(waiter);
+    waiter.reject(err);
+  }
+
+  #expire(waiter: Waiter): void {
+    if (!waiter.node?.queued) return;
+    const failedWhileWaiting = this.#gate.lastFailureAt >= waiter.startedAt && this.#gate.failures > 0;
+    this.#settle(waiter);
+    waiter.reject(
+      failedWhileWaiting && this.#leases.size < this.settings.max
+        ? this.#connectError(waiter.startedAt)
+        : this.#exhausted('timeout', waiter.startedAt, failedWhileWaiting),
+    );
+  }
+
+  #exhausted(reason: PoolExhaustedReason, started: number, withCause = false): PoolExhaustedError {
+    this.totals.exhausted++;
+    const err = new PoolExhaustedError(
+      reason,
+      this.stats(),
+      performance.now() - started,
+      withCause ? this.#gate.lastFailure : undefined,
+    );
+    this.log.warn({ event: LogEvent.exhausted, reason, stats: err.stats, waitMillis: Math.round(err.waitedMillis) }, err.message);
+    return err;
+  }
+
+  #connectError(started: number): ConnectError {
+    const gate = this.#gate;
+    const waited = Math.round(performance.now() - started);
+    const cause = gate.lastFailure;
+    const what = cause instanceof Error ? cause.message : String(cause);
+    return new ConnectError(
+      gate.permanent
+        ? `could not connect to the server: ${this.#redact(what)}`
+        : `could not connect to the server within ${waited} ms (${gate.failures} failed attempts; last: ${this.#redact(what)})`,
+      cause,
+    );
+  }
+
+  #redact(text: string): string {
+    const cc = this.settings.clientConfig;
+    return new Redactor([cc.password as string | undefined, cc.connectionString]).text(text);
+  }
+
+  /** Hands a connection to the oldest waiter, or back to the store when nobody waits. */
+  #deliver(client: pg.Client): void {
+    const waiter = this.#waiters.size > 0 && !this.#closing ? this.#waiters.shift() : undefined;
+    if (!waiter) {
+      this.#storeRelease(client);
+      return;
+    }
+    waiter.node = undefined;
+    const lease = this.#check(client, waiter.stack);
+    if (!lease) {
+      // Broken on arrival: the waiter goes back to the front of the line.
+      this.#requeueFront(waiter);
+      this.#dispatch();
+      return;
+    }
+    clearTimeout(waiter.timer);
+    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
+    waiter.resolve(lease);
+  }
+
+  #requeueFront(waiter: Waiter): void {
+    // Rare path (a broken idle connection met a waiter): rebuild the queue with this waiter first.
+    const rest: Waiter[] = [];
+    for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) rest.push(w);
+    waiter.node = this.#waiters.push(waiter);
+    for (const w of rest) w.node = this.#waiters.push(w);
+  }
+
+  /** Matches waiters with idle connections, and opens new ones while there is room. */
+  #dispatch(): void {
+    if (this.#closing) return;
+    let uncovered = this.#waiters.size - this.#inboundIdle - this.#connecting;
+    const store = this.#store;
+    while (uncovered > 0 && store.available > 0) {
+      uncovered--;
+      this.#inboundIdle++;
+      store.acquire().then(
+        (client) => {
+          this.#inboundIdle--;
+          this.#deliver(client);
+        },
+        () => {
+          // Only a closing store rejects; the waiters are rejected by close().
+          this.#inboundIdle--;
+        },
+      );
+    }
+    while (uncovered > 0 && store.size + this.#connecting < this.settings.max) {
+      // While the server is failing, one attempt at a time.
+      if (this.#gate.failures > 0 && this.#connecting > 0) break;
+      if (this.#gate.permanent && this.#gate.delayMillis() > 0) break;
+      uncovered--;
+      this.#startJob();
+    }
+  }
+
+  #startJob(): void {
+    this.#connecting++;
+    const job = this.#runJob().finally(() => {
+      this.#connecting--;
+      this.#jobs.delete(job);
+      this.#dispatch();
+    });
+    this.#jobs.add(job);
+  }
+
+  /** Opens one connection for the queue, retrying transient failures with paced backoff while callers wait. */
+  async #runJob(): Promise<void> {
+    const stop = this.#stopping.signal;
+    for (;;) {
+      const delay = this.#gate.delayMillis();
+      if (delay > 0) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          stop.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        });
+      }
+      if (this.#closing) return;
+      let client: pg.Client;
+      try {
+        client = await this.#factory.connect();
+      } catch (err) {
+        this.#connectFailed(err);
+        if (this.#gate.permanent) {
+          this.#rejectAllWaiters(() => this.#connectError(performance.now()));
+          return;
+        }
+        // Keep trying only while callers wait and no other job carries on.
+        if (this.#waiters.size === 0 || this.#connecting > 1 || this.#closing) return;
+        continue;
+      }
+      this.#gate.succeeded();
+      if (this.#closing) {
+        await this.#factory.destroy(client, 'pool closed');
+        return;
+      }
+      // Enter the store through its own create() so it counts the connection, then serve the queue.
+      this.#handoff.push(client);
+      const acquired = this.#store.acquire();
+      if (this.#handoff.includes(client)) {
+        // The store served that acquire from an idle connection instead: this one is surplus.
+        this.#handoff.splice(this.#handoff.indexOf(client), 1);
+        void this.#factory.destroy(client, 'not needed');
+      }
+      this.#inboundIdle++;
+      acquired.then(
+        (c) => {
+          this.#inboundIdle--;
+          this.#deliver(c);
+        },
+        () => {
+          this.#inboundIdle--;
+        },
+      );
+      return;
+    }
+  }
+
+  #connectFailed(err: unknown): void {
+    const permanent = !isTransientConnectError(err);
+    this.#gate.failed(err, permanent);
+    this.log.warn(
+      {
+        event: LogEvent.connectError,
+        attempt: this.#gate.failures,
+        code: (err as { code?: unknown })?.code,
+        permanent,
+        err,
+      },
+      'connection attempt failed',
+    );
+  }
+
+  #rejectAllWaiters(makeError: () => unknown): void {
+    for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) {
+      w.node = undefined;
+      clearTimeout(w.timer);
+      if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+      w.reject(makeError());
+    }
+  }
+
+  /** @internal LeaseOwner: the exactly-once return of a lease's connection. */
+  async giveBack(lease: Lease, destroyReason: string | undefined): Promise<void> {
+    clearTimeout(lease.leakTimer);
+    const client = lease.rawClient;
+    const info = lease.info;
+    let reason = destroyReason;
+    try {
+      if (reason === undefined) reason = await this.#reset(lease);
+    } finally {
+      this.#leases.delete(lease);
+      if (lease.leaked) {
+        this.log.info(
+          { event: LogEvent.leakEnded, scopeId: lease.id, heldMillis: Math.round(performance.now() - lease.acquiredAt) },
+          'leaked connection returned',
+        );
+      }
+      if (this.log.isLevelEnabled('debug')) {
+        this.log.debug(
+          { event: LogEvent.release, scopeId: lease.id, heldMillis: Math.round(performance.now() - lease.acquiredAt) },
+          'released',
+        );
+      }
+      if (reason === undefined && info.brokenBy === undefined && !this.#closing) this.#storeRelease(client);
+      else this.#storeDestroy(client, reason ?? (this.#closing ? 'pool closed' : 'broken'));
+    }
+  }
+
+  /** Makes a returned connection clean for the next borrower; the destroy reason when it cannot be. */
+  async #reset(lease: Lease): Promise<string | undefined> {
+    const info = lease.info;
+    if (info.brokenBy !== undefined) return 'broken';
+    if (info.inflight > 0) return 'query still running';
+    if (performance.now() >= info.expiresAt) return 'expired';
+    const client = lease.rawClient;
+    const status = client.getTransactionStatus();
+    try {
+      if (status !== 'I') {
+        this.log.warn(
+          { event: LogEvent.reset, scopeId: lease.id, transactionStatus: status },
+          'connection returned inside a transaction; rolling back',
+        );
+        await client.query('ROLLBACK');
+      }
+      if (this.settings.resetOnRelease === 'discard') await client.query('DISCARD ALL');
+    } catch (err) {
+      this.log.warn({ event: LogEvent.reset, scopeId: lease.id, err }, 'reset failed; destroying the connection');
+      return 'reset failed';
+    }
+    if (client.getTransactionStatus() !== 'I') return 'reset failed';
+    return undefined;
+  }
+
+  #storeRelease(client: pg.Client): void {
+    this.#store.release(client).then(
+      () => this.#dispatch(),
+      () => {
+        // Not a loan of the store (cannot happen by construction); nothing to give back.
+      },
+    );
+  }
+
+  #storeDestroy(client: pg.Client, reason: string): void {
+    this.#destroyReasons.set(client, reason);
+    this.#store.destroy(client).then(
+      () => this.#dispatch(),
+      () => {
+        // Not a loan of the store (cannot happen by construction).
+      },
+    );
+  }
+
+  /** @internal LeaseOwner. */
+  noteQueryError(client: pg.Client, err: unknown): void {
+    this.#factory.noteQueryError(client, err);
+  }
+
+  /** @internal Runs `fn` with the frame that marks this pool's scope in the async context. */
+  inFrame<T>(lease: Lease, handle: object, fn: () => T): T {
+    if (this.settings.nestedAcquire === 'allow') return fn();
+    return runInFrame(
+      { pool: this, handle, isOpen: () => lease.state === 'leased', acquiredAt: lease.acquiredStack },
+      fn,
+    );
+  }
+
+  /**
+   * Closes the pool: new acquires and waiting acquirers reject with PoolClosedError; borrowed connections get
+   * `timeoutMillis` to come back, then are destroyed. Idempotent.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const timeoutMillis =
+      options?.timeoutMillis === undefined
+        ? 10_000
+        : checkMillis('timeoutMillis', options.timeoutMillis, { allowZero: true, allowInfinity: true });
+    this.#closing = this.#close(timeoutMillis);
+    return this.#closing;
+  }
+
+  async #close(timeoutMillis: number): Promise<void> {
+    this.log.debug({ event: LogEvent.close, stats: this.stats() }, 'closing pool');
+    this.#rejectAllWaiters(() => new PoolClosedError());
+    this.#stopping.abort();
+    this.#factory.abortConnecting();
+    const deadline = performance.now() + timeoutMillis;
+    while (this.#leases.size > 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(25, Math.max(1, deadline - performance.now()))));
+    }
+    await Promise.all([...this.#leases].map((lease) => lease.revoke('pool closed')));
+    await Promise.allSettled([...this.#jobs]);
+    while (this.#inboundIdle > 0) await new Promise((r) => setImmediate(r));
+    for (const client of this.#handoff.splice(0)) await this.#factory.destroy(client, 'pool closed');
+    await this.#store.drain();
+    await this.#store.clear();
+    this.#closed = true;
+  }
+}

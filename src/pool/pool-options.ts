@@ -1,0 +1,302 @@
+import type { ClientConfig } from 'pg';
+import type { Logger } from 'pino';
+import { ConfigError } from '../errors.js';
+
+/** What `resetOnRelease` accepts. */
+export const RESET_MODES = ['rollback', 'discard'] as const;
+export type ResetMode = (typeof RESET_MODES)[number];
+
+/** What `nestedAcquire` accepts. */
+export const NESTED_ACQUIRE_MODES = ['warn', 'error', 'allow'] as const;
+export type NestedAcquireMode = (typeof NESTED_ACQUIRE_MODES)[number];
+
+/** A per-connection setup hook, run once after a server connection opens and before any scope uses it. */
+export type OnConnect = (client: import('pg').Client) => Promise<void> | void;
+
+/**
+ * Options of `createPool`: pg's `ClientConfig` (every field reaches the driver unchanged) plus the pool's own.
+ * Every timeout is in milliseconds; `Infinity` is the explicit way to wait forever.
+ */
+export interface PoolConfig extends ClientConfig {
+  /** Hard bound on open server connections. Default 10. */
+  max?: number;
+  /** Connections kept open when idle. Default 0. */
+  min?: number;
+  /** How long an acquire waits for a connection. 0 = fail fast with `PoolExhaustedError` reason `'no-wait'`. Default 10 000. */
+  acquireTimeoutMillis?: number;
+  /** Bound on queued acquirers; beyond it acquire fails at once (reason `'queue-full'`). Default 10 000. */
+  maxWaiting?: number;
+  /** An idle connection above `min` is closed after this long. Default 30 000. */
+  idleTimeoutMillis?: number;
+  /** Connections are recycled after this age, less up to 10% random jitter. Default 1 800 000 (30 min). */
+  maxLifetimeMillis?: number;
+  /** Bound on one connection attempt (TCP, TLS, startup, `onConnect`). Default 10 000. */
+  connectTimeoutMillis?: number;
+  /** > 0: warn with the acquirer's stack when a connection is held longer than this. Default 0 (off). */
+  leakDetectionMillis?: number;
+  /** Warn when an acquire waited longer than this. Default: half of `acquireTimeoutMillis`. */
+  slowAcquireMillis?: number;
+  /** Session default `statement_timeout` for every connection, if set. */
+  statementTimeoutMillis?: number;
+  /** A pino logger; default: pino at level `PG_SCOPE_LOG_LEVEL` or `'warn'`. */
+  logger?: Logger;
+  /** Per-connection session setup; a failure closes the connection and counts as a connect failure. */
+  onConnect?: OnConnect;
+  /** What to do to a connection before it goes back to the pool. Default `'rollback'`. */
+  resetOnRelease?: ResetMode;
+  /** An acquire from inside a scope of the same pool, in the same async context. Default `'warn'`. */
+  nestedAcquire?: NestedAcquireMode;
+}
+
+/** The pool's own options after defaults and validation; frozen. */
+export interface PoolSettings {
+  readonly max: number;
+  readonly min: number;
+  readonly acquireTimeoutMillis: number;
+  readonly maxWaiting: number;
+  readonly idleTimeoutMillis: number;
+  readonly maxLifetimeMillis: number;
+  readonly connectTimeoutMillis: number;
+  readonly leakDetectionMillis: number;
+  readonly slowAcquireMillis: number;
+  readonly statementTimeoutMillis: number | undefined;
+  readonly logger: Logger | undefined;
+  readonly onConnect: OnConnect | undefined;
+  readonly resetOnRelease: ResetMode;
+  readonly nestedAcquire: NestedAcquireMode;
+  /** What reaches `new pg.Client(...)`: the caller's ClientConfig less the pool's own keys. */
+  readonly clientConfig: Readonly<ClientConfig>;
+}
+
+const POOL_KEYS = [
+  'max',
+  'min',
+  'acquireTimeoutMillis',
+  'maxWaiting',
+  'idleTimeoutMillis',
+  'maxLifetimeMillis',
+  'connectTimeoutMillis',
+  'leakDetectionMillis',
+  'slowAcquireMillis',
+  'statementTimeoutMillis',
+  'logger',
+  'onConnect',
+  'resetOnRelease',
+  'nestedAcquire',
+] as const;
+
+/** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
+const CLIENT_KEYS = [
+  'user',
+  'database',
+  'password',
+  'port',
+  'host',
+  'connectionString',
+  'keepAlive',
+  'keepAliveInitialDelayMillis',
+  'stream',
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'query_timeout',
+  'ssl',
+  'application_name',
+  'fallback_application_name',
+  'connectionTimeoutMillis',
+  'types',
+  'options',
+  'client_encoding',
+  'binary',
+  'Promise',
+  'enableChannelBinding',
+  'pipeline',
+] as const;
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...POOL_KEYS, ...CLIENT_KEYS]);
+
+const DEFAULTS = {
+  max: 10,
+  min: 0,
+  acquireTimeoutMillis: 10_000,
+  maxWaiting: 10_000,
+  idleTimeoutMillis: 30_000,
+  maxLifetimeMillis: 1_800_000,
+  connectTimeoutMillis: 10_000,
+  leakDetectionMillis: 0,
+  resetOnRelease: 'rollback',
+  nestedAcquire: 'warn',
+} as const;
+
+/** Describes a value for an error message without echoing secrets or huge strings. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  if (typeof value === 'function') return 'a function';
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/**
+ * Checks a millisecond option. `allowZero`: 0 is meaningful. `allowInfinity`: `Infinity` means "forever".
+ * Throws `ConfigError` naming the field.
+ */
+export function checkMillis(
+  field: string,
+  value: unknown,
+  { allowZero = false, allowInfinity = false }: { allowZero?: boolean; allowInfinity?: boolean } = {},
+): number {
+  const expect = `${allowZero ? 'a number >= 0' : 'a number > 0'}${allowInfinity ? ' (or Infinity)' : ''}`;
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new ConfigError(field, `expected ${expect}, got ${describeValue(value)}`);
+  }
+  if (value === Number.POSITIVE_INFINITY) {
+    if (allowInfinity) return value;
+    throw new ConfigError(field, `expected ${expect}, got Infinity`);
+  }
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !allowZero)) {
+    throw new ConfigError(field, `expected ${expect}, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function checkCount(field: string, value: unknown, minimum: number, allowInfinity = false): number {
+  if (allowInfinity && value === Number.POSITIVE_INFINITY) return value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum) {
+    throw new ConfigError(
+      field,
+      `expected an integer >= ${minimum}${allowInfinity ? ' (or Infinity)' : ''}, got ${describeValue(value)}`,
+    );
+  }
+  return value;
+}
+
+function checkOneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(
+      field,
+      `expected one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describeValue(value)}`,
+    );
+  }
+  return value as T;
+}
+
+/** Levenshtein distance, bounded: enough to spot a typo in an option name. */
+function editDistance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let prev = Array.from({ length: y.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= x.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
+    }
+    prev = cur;
+  }
+  return prev[y.length] ?? 0;
+}
+
+/** The known option a misspelt key most likely meant, if any. */
+export function likelyTypo(key: string, known: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of known) {
+    const d = editDistance(key, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  const limit = Math.max(1, Math.min(3, Math.floor(key.length / 4)));
+  return bestDistance > 0 && bestDistance <= limit ? best : undefined;
+}
+
+function isLogger(value: unknown): value is Logger {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return ['debug', 'info', 'warn', 'error', 'child', 'isLevelEnabled'].every((m) => typeof v[m] === 'function');
+}
+
+/**
+ * Applies defaults and validates a pool configuration once. Throws `ConfigError` naming the field for a bad
+ * value or for an unknown key that looks like a misspelt option.
+ */
+export function normalizePoolConfig(config: PoolConfig | undefined): PoolSettings {
+  if (config !== undefined && (typeof config !== 'object' || config === null || Array.isArray(config))) {
+    throw new ConfigError('config', `expected an object, got ${describeValue(config)}`);
+  }
+  const input = (config ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(input)) {
+    if (KNOWN_KEYS.has(key)) continue;
+    const meant = likelyTypo(key, KNOWN_KEYS);
+    if (meant !== undefined) throw new ConfigError(key, `unknown option; did you mean '${meant}'?`);
+  }
+  const pick = <K extends keyof typeof DEFAULTS>(key: K): unknown => input[key] ?? DEFAULTS[key];
+
+  const max = checkCount('max', pick('max'), 1);
+  const min = checkCount('min', pick('min'), 0);
+  if (min > max) throw new ConfigError('min', `must not exceed max (${max}), got ${min}`);
+  const acquireTimeoutMillis = checkMillis('acquireTimeoutMillis', pick('acquireTimeoutMillis'), {
+    allowZero: true,
+    allowInfinity: true,
+  });
+  const maxWaiting = checkCount('maxWaiting', pick('maxWaiting'), 0, true);
+  const idleTimeoutMillis = checkMillis('idleTimeoutMillis', pick('idleTimeoutMillis'), { allowInfinity: true });
+  const maxLifetimeMillis = checkMillis('maxLifetimeMillis', pick('maxLifetimeMillis'), { allowInfinity: true });
+  const connectTimeoutMillis = checkMillis(
+    'connectTimeoutMillis',
+    input.connectTimeoutMillis ?? input.connectionTimeoutMillis ?? DEFAULTS.connectTimeoutMillis,
+    { allowInfinity: true },
+  );
+  const leakDetectionMillis = checkMillis('leakDetectionMillis', pick('leakDetectionMillis'), { allowZero: true });
+  const slowAcquireMillis =
+    input.slowAcquireMillis === undefined
+      ? acquireTimeoutMillis === 0
+        ? Number.POSITIVE_INFINITY
+        : acquireTimeoutMillis / 2
+      : checkMillis('slowAcquireMillis', input.slowAcquireMillis, { allowInfinity: true });
+  const statementTimeoutMillis =
+    input.statementTimeoutMillis === undefined
+      ? undefined
+      : checkMillis('statementTimeoutMillis', input.statementTimeoutMillis);
+  if (statementTimeoutMillis !== undefined && !Number.isInteger(statementTimeoutMillis)) {
+    throw new ConfigError('statementTimeoutMillis', `expected whole milliseconds, got ${statementTimeoutMillis}`);
+  }
+  if (input.logger !== undefined && !isLogger(input.logger)) {
+    throw new ConfigError('logger', `expected a pino Logger, got ${describeValue(input.logger)}`);
+  }
+  if (input.onConnect !== undefined && typeof input.onConnect !== 'function') {
+    throw new ConfigError('onConnect', `expected a function, got ${describeValue(input.onConnect)}`);
+  }
+  const resetOnRelease = checkOneOf('resetOnRelease', pick('resetOnRelease'), RESET_MODES);
+  const nestedAcquire = checkOneOf('nestedAcquire', pick('nestedAcquire'), NESTED_ACQUIRE_MODES);
+
+  const clientConfig: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (!(POOL_KEYS as readonly string[]).includes(key)) clientConfig[key] = value;
+  }
+  // pg treats 0 as "no connect timeout"; Infinity is our explicit spelling of that.
+  clientConfig.connectionTimeoutMillis = connectTimeoutMillis === Number.POSITIVE_INFINITY ? 0 : connectTimeoutMillis;
+  if (statementTimeoutMillis !== undefined) clientConfig.statement_timeout = statementTimeoutMillis;
+  if (input.pipeline !== undefined) {
+    throw new ConfigError('pipeline', 'is managed by pg-scope per transaction scope; remove it');
+  }
+
+  return Object.freeze({
+    max,
+    min,
+    acquireTimeoutMillis,
+    maxWaiting,
+    idleTimeoutMillis,
+    maxLifetimeMillis,
+    connectTimeoutMillis,
+    leakDetectionMillis,
+    slowAcquireMillis,
+    statementTimeoutMillis,
+    logger: input.logger as Logger | undefined,
+    onConnect: input.onConnect as OnConnect | undefined,
+    resetOnRelease,
+    nestedAcquire,
+    clientConfig: Object.freeze(clientConfig as ClientConfig),
+  });
+}

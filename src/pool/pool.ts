@@ -1,0 +1,96 @@
+import type pg from 'pg';
+import type { PoolStats } from '../errors.js';
+import type { PoolConnection } from './connection.js';
+import type { Lease } from './lease.js';
+import { type AcquireOptions, type CloseOptions, PoolCore } from './pool-core.js';
+import type { PoolSettings } from './pool-options.js';
+
+/**
+ * The acquire half of the public pool: `acquire()` in both scope forms, `query()`, `stats()`, `close()`.
+ * `Pool` (in `src/tx`) adds transactions on top; this class knows nothing of them.
+ */
+export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposable {
+  /** @internal */
+  protected readonly core: PoolCore;
+
+  /** @internal Use `createPool`. */
+  constructor(settings: PoolSettings) {
+    this.core = new PoolCore(settings);
+  }
+
+  /** @internal Wraps a lease in the handle users get. */
+  protected abstract makeConnection(lease: Lease): C;
+
+  /**
+   * Callback form: lends a connection to `fn` and gives it back when `fn` settles, whatever happens. Resolves
+   * with `fn`'s value, rejects with `fn`'s error (the same object). A transaction `fn` left open by hand is
+   * rolled back (logged at warn) before the connection is reused.
+   *
+   * `await using` form (no callback): resolves with a connection that is given back when the block ends.
+   *
+   * Rejects with `PoolExhaustedError`, `ConnectError`, `PoolClosedError`, `NestedAcquireError`, `ConfigError`
+   * or the abort signal's reason.
+   */
+  acquire<T>(fn: (conn: C) => Promise<T> | T, options?: AcquireOptions): Promise<T>;
+  acquire(options?: AcquireOptions): Promise<C>;
+  async acquire<T>(
+    fnOrOptions?: ((conn: C) => Promise<T> | T) | AcquireOptions,
+    maybeOptions?: AcquireOptions,
+  ): Promise<T | C> {
+    const core = this.core;
+    if (typeof fnOrOptions !== 'function') {
+      core.checkAcquireOptions(fnOrOptions);
+      return this.makeConnection(await core.lease(fnOrOptions));
+    }
+    core.checkAcquireOptions(maybeOptions);
+    const lease = await core.lease(maybeOptions);
+    const conn = this.makeConnection(lease);
+    try {
+      return await core.inFrame(lease, conn, () => fnOrOptions(conn));
+    } finally {
+      await lease.end();
+    }
+  }
+
+  /**
+   * Runs one query on a connection of the pool (acquired and given back around it). Takes what
+   * `pg.Client#query` takes; database errors are pg's own objects.
+   */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    const lease = await this.core.lease();
+    try {
+      return await lease.query<R>(text, values);
+    } finally {
+      await lease.end();
+    }
+  }
+
+  /** Counters and running totals. */
+  stats(): PoolStats {
+    return this.core.stats();
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.core.closed;
+  }
+
+  /**
+   * New acquires and waiting acquirers reject with `PoolClosedError`; borrowed connections get `timeoutMillis`
+   * (default 10 000) to come back, then are destroyed (the server rolls back their transactions). Idempotent:
+   * a second call returns the first call's promise. Never rejects for a connection that fails to close.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    return this.core.close(options);
+  }
+
+  /** `await using pool = createPool(...)`: closes the pool. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+export type { AcquireOptions, CloseOptions };

@@ -1,0 +1,34 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * The scopes the current async context runs inside, innermost first. A callback scope runs its callback
+ * inside a frame, so code it calls can find the scope it holds (nested-acquire detection, ambient scopes).
+ * Work started outside the callback's async context (a timer set before the scope, an event emitter's
+ * listener registered elsewhere) does not see the frame.
+ */
+export interface ScopeFrame {
+  /** The pool the scope belongs to. */
+  readonly pool: object;
+  /** The handle the callback received (a Connection or a Transaction). */
+  readonly handle: object;
+  /** True while the scope still holds its connection. */
+  readonly isOpen: () => boolean;
+  /** Where the scope's connection was acquired, when stacks are captured. */
+  readonly acquiredAt: Error | undefined;
+  readonly parent: ScopeFrame | undefined;
+}
+
+const storage = new AsyncLocalStorage<ScopeFrame>();
+
+/** Runs `fn` inside a new innermost frame. */
+export function runInFrame<T>(frame: Omit<ScopeFrame, 'parent'>, fn: () => T): T {
+  return storage.run({ ...frame, parent: storage.getStore() }, fn);
+}
+
+/** The innermost open frame of `pool` in the current async context. */
+export function findFrame(pool: object): ScopeFrame | undefined {
+  for (let f = storage.getStore(); f; f = f.parent) {
+    if (f.pool === pool && f.isOpen()) return f;
+  }
+  return undefined;
+}

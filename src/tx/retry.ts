@@ -1,0 +1,25 @@
+import { CommitUnknownError, TransactionRolledBackError } from '../errors.js';
+import { isConnectionLoss } from '../pool/connect-errors.js';
+import type { RetryOptions } from './tx-options.js';
+
+/** SQLSTATEs after which a fresh attempt of the whole transaction may succeed. */
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
+
+/**
+ * True for the failures transaction retry acts on: serialization failure (40001), deadlock (40P01), and a
+ * connection lost before COMMIT was sent. False for `CommitUnknownError`: the outcome of that COMMIT is
+ * unknown, and running the work again could apply it twice.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof CommitUnknownError) return false;
+  if (err instanceof TransactionRolledBackError) return isRetryable(err.cause);
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) return true;
+  return isConnectionLoss(err);
+}
+
+/** The backoff before attempt `attempt + 1` (attempt counts from 1): exponential, full jitter, capped. */
+export function retryDelayMillis(attempt: number, retry: Required<RetryOptions>): number {
+  const ceiling = Math.min(retry.maxDelayMillis, retry.baseDelayMillis * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}

@@ -1,0 +1,63 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LogEvent } from '../logging/events.js';
+import { isConnectionLoss } from '../pool/connect-errors.js';
+import type { Lease } from '../pool/lease.js';
+import type { PoolCore } from '../pool/pool-core.js';
+import { isRetryable, retryDelayMillis } from './retry.js';
+import { Transaction } from './transaction.js';
+import type { TxSettings } from './tx-options.js';
+
+/** Where a transaction's connection comes from: a fresh lease per attempt, or the caller's connection. */
+export type LeaseSource =
+  | { readonly kind: 'pool'; acquire(remainingMillis: number | undefined): Promise<Lease> }
+  | { readonly kind: 'connection'; readonly lease: Lease };
+
+/** Opens a top-level transaction for the `await using` form (no BEGIN sent yet). */
+export async function openTransaction(core: PoolCore, source: LeaseSource, settings: TxSettings): Promise<Transaction> {
+  const lease = source.kind === 'pool' ? await source.acquire(settings.timeoutMillis) : source.lease;
+  const tx = new Transaction(core, lease, source.kind === 'pool', settings);
+  tx.watch(settings.timeoutMillis);
+  return tx;
+}
+
+/**
+ * The callback form, with retry: each attempt a fresh transaction (on a fresh connection from the pool), after
+ * an exponential backoff with jitter, while the failure is retryable, attempts remain and the deadline allows.
+ */
+export async function runTransaction<T>(
+  core: PoolCore,
+  source: LeaseSource,
+  settings: TxSettings,
+  fn: (tx: Transaction) => Promise<T> | T,
+): Promise<T> {
+  const deadline = settings.timeoutMillis === undefined ? undefined : performance.now() + settings.timeoutMillis;
+  const remaining = () => (deadline === undefined ? undefined : Math.max(1, deadline - performance.now()));
+  const retry = settings.retry;
+  for (let attempt = 1; ; attempt++) {
+    const lease = source.kind === 'pool' ? await source.acquire(remaining()) : source.lease;
+    const tx = new Transaction(core, lease, source.kind === 'pool', settings);
+    const aborted = settings.timeoutMillis !== undefined || settings.signal ? tx.watch(remaining()) : undefined;
+    try {
+      return await tx.run(fn, aborted);
+    } catch (err) {
+      if (!retry || attempt >= retry.maxAttempts || !isRetryable(err) || settings.signal?.aborted) throw err;
+      // On the caller's own connection, a lost connection cannot be retried: there is no second one.
+      if (source.kind === 'connection' && (isConnectionLoss(err) || lease.state !== 'leased')) throw err;
+      const delayMillis = retryDelayMillis(attempt, retry);
+      if (deadline !== undefined && performance.now() + delayMillis >= deadline) throw err;
+      core.log.info(
+        {
+          event: LogEvent.txRetry,
+          txId: tx.id,
+          attempt,
+          sqlstate: (err as { code?: unknown }).code,
+          delayMillis,
+        },
+        'retrying transaction',
+      );
+      await sleep(delayMillis, undefined, settings.signal ? { signal: settings.signal } : undefined).catch(() => {
+        throw settings.signal?.reason ?? err;
+      });
+    }
+  }
+}

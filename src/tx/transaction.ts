@@ -1,0 +1,383 @@
+import type pg from 'pg';
+import { CommitUnknownError, ScopeClosedError, TransactionRolledBackError, TransactionTimeoutError } from '../errors.js';
+import { LogEvent } from '../logging/events.js';
+import { sendCancelRequest } from '../pool/cancel-request.js';
+import { isConnectionLoss } from '../pool/connect-errors.js';
+import type { Lease } from '../pool/lease.js';
+import type { PoolCore } from '../pool/pool-core.js';
+import { checkSavepointOptions, type TxSettings } from './tx-options.js';
+
+/** A transaction's life. Only `'active'` accepts queries, savepoints, commit and rollback. */
+export type TransactionState = 'active' | 'committed' | 'rolledBack' | 'failed';
+
+/** How long an aborted transaction waits for its cancelled query to stop before destroying the connection. */
+const CANCEL_GRACE_MILLIS = 1_000;
+
+let nextTxId = 0;
+
+/**
+ * A transaction (or, nested, a savepoint) on one leased connection. BEGIN is deferred until the first
+ * statement and travels with it in one round trip; commit is explicit in the `await using` form, and leaving
+ * the block without it rolls back. After the end, every use rejects with `ScopeClosedError` (or, after a
+ * deadline or abort, with that error) and sends nothing.
+ */
+export class Transaction implements AsyncDisposable {
+  /** Short id for log lines (`txId`). */
+  readonly id: string;
+  readonly #core: PoolCore;
+  readonly #lease: Lease;
+  readonly #ownsLease: boolean;
+  readonly #parent: Transaction | undefined;
+  readonly #depth: number;
+  readonly #settings: TxSettings;
+  readonly #startedAt = performance.now();
+  #state: TransactionState = 'active';
+  #begun: boolean;
+  #firstError: unknown;
+  #abortError: unknown;
+  #aborting: Promise<void> | undefined;
+  #rejectAborted: ((err: unknown) => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #onAbort: (() => void) | undefined;
+  #ending: Promise<void> | undefined;
+
+  /** @internal Made by `pool.transaction()`, `conn.transaction()` and `tx.transaction()`. */
+  constructor(core: PoolCore, lease: Lease, ownsLease: boolean, settings: TxSettings, parent?: Transaction) {
+    this.#core = core;
+    this.#lease = lease;
+    this.#ownsLease = ownsLease;
+    this.#settings = settings;
+    this.#parent = parent;
+    this.#depth = parent ? parent.#depth + 1 : 0;
+    this.id = parent ? `${parent.id}.${this.#depth}` : `t${(++nextTxId).toString(36)}`;
+    this.#begun = parent !== undefined;
+    if (!parent) lease.beforeClientAccess = () => this.#ensureBegun(false);
+  }
+
+  /** `'active'`, `'committed'`, `'rolledBack'` or `'failed'` (the outcome is an error: see the rejection). */
+  get state(): TransactionState {
+    return this.#state;
+  }
+
+  /** @internal Starts the deadline and abort watch (top level only); `remainingMillis` overrides the option. */
+  watch(remainingMillis: number | undefined): Promise<never> {
+    const aborted = new Promise<never>((_, reject) => {
+      this.#rejectAborted = reject;
+    });
+    aborted.catch(() => {
+      // Observed by the callback runner when it races; the `await using` form sees the error on its next call.
+    });
+    if (remainingMillis !== undefined) {
+      this.#timer = setTimeout(() => {
+        void this.#abort(new TransactionTimeoutError(this.#settings.timeoutMillis ?? remainingMillis), 'timeout');
+      }, Math.max(0, remainingMillis));
+    }
+    const signal = this.#settings.signal;
+    if (signal) {
+      this.#onAbort = () => void this.#abort(signal.reason, 'abort');
+      if (signal.aborted) this.#onAbort();
+      else signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    return aborted;
+  }
+
+  #guard(what: string): void {
+    if (this.#abortError !== undefined) throw this.#abortError;
+    if (this.#state !== 'active') throw new ScopeClosedError(`cannot ${what}: transaction is ${this.#state}`);
+    if (this.#parent && this.#parent.#state !== 'active') {
+      throw new ScopeClosedError(`cannot ${what}: the enclosing transaction is ${this.#parent.#state}`);
+    }
+    if (this.#lease.state !== 'leased') throw new ScopeClosedError(`cannot ${what}: the connection was released`);
+  }
+
+  /** Sends BEGIN (and the transaction-local settings) if not yet sent. `pipeline`: do not wait for the answer. */
+  #ensureBegun(pipeline: boolean): void {
+    if (this.#begun || this.#state !== 'active') return;
+    this.#begun = true;
+    const lease = this.#lease;
+    lease.beforeClientAccess = undefined;
+    const s = this.#settings;
+    if (pipeline) lease.startPipeline();
+    const record = (err: unknown) => this.#recordError(err);
+    lease.query(s.begin).catch(record);
+    if (s.settingsSql) lease.query(s.settingsSql, s.settingParams as string[]).catch(record);
+    const log = this.#core.log;
+    if (log.isLevelEnabled('debug')) {
+      log.debug(
+        { event: LogEvent.txBegin, txId: this.id, scopeId: lease.id, isolation: s.isolation, readOnly: s.readOnly },
+        'transaction begun',
+      );
+    }
+  }
+
+  #recordError(err: unknown): void {
+    for (let t: Transaction | undefined = this; t; t = t.#parent) {
+      if (t.#firstError === undefined) t.#firstError = err;
+      else break;
+    }
+  }
+
+  /**
+   * Runs a statement in the transaction: what `pg.Client#query` takes, returning pg's `QueryResult`. A
+   * failed statement rejects with pg's own error, and the transaction can then only roll back.
+   */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    try {
+      this.#guard('query');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#root().#ensureBegun(true);
+    return this.#lease.query<R>(text, values).catch((err: unknown) => {
+      this.#recordError(err);
+      throw err;
+    });
+  }
+
+  #root(): Transaction {
+    let t: Transaction = this;
+    while (t.#parent) t = t.#parent;
+    return t;
+  }
+
+  /**
+   * A nested transaction: a savepoint. Callback form: released when `fn` resolves, rolled back to when it
+   * throws (rejecting with the same error), leaving this transaction usable. Without a callback: resolves
+   * with the savepoint's `Transaction` for `await using` (commit releases it; leaving without commit rolls
+   * back to it).
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T>;
+  transaction(): Promise<Transaction>;
+  async transaction<T>(fn?: (tx: Transaction) => Promise<T> | T, options?: unknown): Promise<T | Transaction> {
+    checkSavepointOptions(typeof fn === 'function' ? options : fn);
+    this.#guard('open a savepoint');
+    this.#root().#ensureBegun(true);
+    const inner = new Transaction(this.#core, this.#lease, false, this.#settings, this);
+    await this.#lease.query(`SAVEPOINT ${inner.#savepointName()}`).catch((err: unknown) => {
+      this.#recordError(err);
+      inner.#state = 'failed';
+      throw err;
+    });
+    if (typeof fn !== 'function') return inner;
+    return inner.run(fn);
+  }
+
+  #savepointName(): string {
+    return `pg_scope_sp_${this.#depth}`;
+  }
+
+  /**
+   * Commits (a savepoint: releases it). Rejects with pg's error when the server refuses the COMMIT, with
+   * `TransactionRolledBackError` when an earlier statement failed, with `CommitUnknownError` when the
+   * connection is lost while COMMIT is in flight, with `ScopeClosedError` when the transaction already ended.
+   */
+  async commit(): Promise<void> {
+    this.#guard('commit');
+    this.#stopWatch();
+    if (this.#parent) return this.#releaseSavepoint();
+    const core = this.#core;
+    if (!this.#begun) {
+      // Nothing was sent: there is nothing to commit.
+      this.#state = 'committed';
+      core.totals.commits++;
+      return this.#finish(undefined);
+    }
+    const lease = this.#lease;
+    const client = lease.rawClient;
+    if (client.getTransactionStatus() === 'E' && lease.info.inflight === 0) {
+      await this.#rollback('error');
+      throw new TransactionRolledBackError(this.#firstError);
+    }
+    if (lease.info.brokenBy !== undefined) {
+      // The connection died before COMMIT was sent: the server rolled the transaction back.
+      this.#state = 'failed';
+      core.totals.rollbacks++;
+      await this.#finish('broken');
+      throw lease.info.brokenBy;
+    }
+    let result: pg.QueryResult;
+    try {
+      result = await lease.query('COMMIT');
+    } catch (err) {
+      this.#state = 'failed';
+      if (isConnectionLoss(err) && !wasNeverSent(err)) {
+        await this.#finish('broken');
+        throw new CommitUnknownError(err);
+      }
+      core.totals.rollbacks++;
+      await this.#finish(isConnectionLoss(err) ? 'broken' : undefined);
+      this.#logRollback('commit failed', err);
+      throw err;
+    }
+    if (result.command === 'ROLLBACK') {
+      this.#state = 'rolledBack';
+      core.totals.rollbacks++;
+      this.#logRollback('error', this.#firstError);
+      await this.#finish(undefined);
+      throw new TransactionRolledBackError(this.#firstError);
+    }
+    this.#state = 'committed';
+    core.totals.commits++;
+    const log = core.log;
+    if (log.isLevelEnabled('debug')) {
+      log.debug(
+        { event: LogEvent.txCommit, txId: this.id, durationMillis: Math.round(performance.now() - this.#startedAt) },
+        'transaction committed',
+      );
+    }
+    await this.#finish(undefined);
+  }
+
+  async #releaseSavepoint(): Promise<void> {
+    const lease = this.#lease;
+    if (lease.rawClient.getTransactionStatus() === 'E' && lease.info.inflight === 0) {
+      await this.#rollback('error');
+      throw new TransactionRolledBackError(this.#firstError);
+    }
+    try {
+      await lease.query(`RELEASE SAVEPOINT ${this.#savepointName()}`);
+    } catch (err) {
+      this.#state = 'failed';
+      if (this.#parent) this.#parent.#recordError(err);
+      throw err;
+    }
+    this.#state = 'committed';
+  }
+
+  /** Rolls back (a savepoint: rolls back to it). Rejects with `ScopeClosedError` when already ended. */
+  async rollback(): Promise<void> {
+    this.#guard('roll back');
+    await this.#rollback('rollback requested');
+  }
+
+  /** `await using`: rolls back unless committed (logged at debug as `'disposed without commit'`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#aborting) await this.#aborting;
+    if (this.#state === 'active' && (!this.#parent || this.#parent.#state === 'active')) {
+      await this.#rollback('disposed without commit');
+    } else {
+      await this.#finish(undefined);
+    }
+  }
+
+  /**
+   * Ends the transaction without committing. Never rejects: a failed ROLLBACK is logged (and attached to
+   * `cause` as `suppressed`) and the connection destroyed.
+   */
+  async #rollback(reason: string, cause?: unknown): Promise<void> {
+    this.#stopWatch();
+    if (this.#state !== 'active') return this.#finish(undefined);
+    this.#state = 'rolledBack';
+    const lease = this.#lease;
+    if (!this.#parent) this.#core.totals.rollbacks++;
+    this.#logRollback(reason, cause);
+    if (!this.#begun || lease.state !== 'leased') return this.#finish(undefined);
+    if (lease.info.inflight > 0 || lease.info.brokenBy !== undefined) {
+      // A statement is still running (the callback did not await it) or the connection is gone: never reuse.
+      if (!this.#ownsLease) await lease.revoke('scope ended abnormally');
+      return this.#finish('scope ended abnormally');
+    }
+    try {
+      if (this.#parent) {
+        const name = this.#savepointName();
+        await lease.query(`ROLLBACK TO SAVEPOINT ${name}`);
+        await lease.query(`RELEASE SAVEPOINT ${name}`);
+      } else {
+        await lease.query('ROLLBACK');
+      }
+    } catch (err) {
+      this.#state = 'failed';
+      this.#core.log.error(
+        { event: LogEvent.txRollbackFailed, txId: this.id, err },
+        'ROLLBACK failed; destroying the connection',
+      );
+      if (cause !== null && typeof cause === 'object' && Object.isExtensible(cause) && !('suppressed' in cause)) {
+        (cause as { suppressed?: unknown }).suppressed = err;
+      }
+      if (!this.#ownsLease) await lease.revoke('reset failed');
+      return this.#finish('reset failed');
+    }
+    return this.#finish(undefined);
+  }
+
+  #logRollback(reason: string, err: unknown): void {
+    const log = this.#core.log;
+    if (log.isLevelEnabled('debug')) {
+      log.debug({ event: LogEvent.txRollback, txId: this.id, reason, err }, 'transaction rolled back');
+    }
+  }
+
+  /** Gives the connection back if this transaction owns it. */
+  #finish(destroyReason: string | undefined): Promise<void> {
+    this.#stopWatch();
+    if (!this.#ownsLease) return Promise.resolve();
+    this.#ending ??= this.#lease.end(destroyReason);
+    return this.#ending;
+  }
+
+  #stopWatch(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#onAbort) this.#settings.signal?.removeEventListener('abort', this.#onAbort);
+    this.#onAbort = undefined;
+  }
+
+  /** Deadline or abort: cancel the running statement, roll back (or destroy), and fail every later use. */
+  #abort(err: unknown, reason: 'timeout' | 'abort'): Promise<void> {
+    if (this.#state !== 'active' || this.#aborting) return this.#aborting ?? Promise.resolve();
+    this.#abortError = err;
+    this.#rejectAborted?.(err);
+    this.#aborting = (async () => {
+      const lease = this.#lease;
+      if (lease.info.inflight > 0 && lease.state === 'leased') {
+        await sendCancelRequest(lease.rawClient);
+        const until = performance.now() + CANCEL_GRACE_MILLIS;
+        while (lease.info.inflight > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+      }
+      await this.#rollback(reason, err);
+    })();
+    return this.#aborting;
+  }
+
+  /**
+   * @internal The callback form: run `fn`, then commit if it resolved or roll back if it threw, and reject
+   * with the same error object. A deadline or abort rejects with its own error.
+   */
+  async run<T>(fn: (tx: Transaction) => Promise<T> | T, aborted?: Promise<never>): Promise<T> {
+    let value: T;
+    try {
+      const pending = this.#core.inFrame(this.#lease, this, () => fn(this));
+      if (aborted && pending instanceof Promise) {
+        pending.catch(() => {
+          // The deadline won the race; the callback's late error is superseded by the abort's.
+        });
+        value = await Promise.race([pending, aborted]);
+      } else {
+        value = await pending;
+      }
+    } catch (err) {
+      if (this.#abortError !== undefined) {
+        await this.#aborting;
+        throw this.#abortError;
+      }
+      await this.#rollback('error', err);
+      throw err;
+    }
+    if (this.#abortError !== undefined) {
+      await this.#aborting;
+      throw this.#abortError;
+    }
+    if (this.#state === 'active') await this.commit();
+    else await this.#finish(undefined);
+    return value;
+  }
+}
+
+/** pg refuses a query on a client that already lost its connection without sending anything. */
+function wasNeverSent(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : '';
+  return message.startsWith('Client has encountered a connection error') || message.startsWith('Client was closed');
+}

@@ -1,0 +1,183 @@
+import { ConfigError } from '../errors.js';
+import { checkMillis, describeValue } from '../pool/pool-options.js';
+
+/** Isolation levels a transaction may ask for. */
+export const ISOLATION_LEVELS = ['read committed', 'repeatable read', 'serializable'] as const;
+export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
+
+/** Retry of the callback form on serialization failures, deadlocks and connections lost before COMMIT. */
+export interface RetryOptions {
+  /** Attempts in all, including the first (>= 1). */
+  maxAttempts: number;
+  /** First backoff delay; doubles per attempt, with full jitter. Default 20. */
+  baseDelayMillis?: number;
+  /** Cap on one backoff delay. Default 1 000. */
+  maxDelayMillis?: number;
+}
+
+/** Options of `pool.transaction()` / `conn.transaction()`. */
+export interface TransactionOptions {
+  isolation?: IsolationLevel;
+  readOnly?: boolean;
+  /** Only with `isolation: 'serializable'` and `readOnly: true`. */
+  deferrable?: boolean;
+  /** Deadline for the whole scope (every attempt): cancel the running query, roll back, reject with `TransactionTimeoutError`. */
+  timeoutMillis?: number;
+  /** Abort: cancel the running query, roll back, reject with `signal.reason`. */
+  signal?: AbortSignal;
+  /** Callback form only. Off unless given. */
+  retry?: RetryOptions;
+  /**
+   * Transaction-local settings, set with `set_config(name, value, true)` as bound parameters right after
+   * BEGIN (in the same round trip) and gone at COMMIT/ROLLBACK.
+   */
+  settings?: Record<string, string>;
+}
+
+/** Validated transaction options, frozen. */
+export interface TxSettings {
+  readonly isolation: IsolationLevel | undefined;
+  readonly readOnly: boolean;
+  readonly deferrable: boolean;
+  readonly timeoutMillis: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly retry: Readonly<Required<RetryOptions>> | undefined;
+  /** Alternating names and values, ready to bind. */
+  readonly settingParams: readonly string[];
+  /** The BEGIN statement: built only from the allowed lists above. */
+  readonly begin: string;
+  /** The set_config statement for `settings`, or undefined. */
+  readonly settingsSql: string | undefined;
+}
+
+const OPTION_KEYS = ['isolation', 'readOnly', 'deferrable', 'timeoutMillis', 'signal', 'retry', 'settings'];
+const RETRY_KEYS = ['maxAttempts', 'baseDelayMillis', 'maxDelayMillis'];
+/** A PostgreSQL setting name: identifier parts joined by '.'. */
+const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*$/;
+
+function checkKeys(field: string, value: object, allowed: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(field ? `${field}.${key}` : key, `unknown option; allowed: ${allowed.join(', ')}`);
+    }
+  }
+}
+
+function checkBoolean(field: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new ConfigError(field, `expected true or false, got ${describeValue(value)}`);
+  return value;
+}
+
+const EMPTY: TxSettings = Object.freeze({
+  isolation: undefined,
+  readOnly: false,
+  deferrable: false,
+  timeoutMillis: undefined,
+  signal: undefined,
+  retry: undefined,
+  settingParams: Object.freeze([]),
+  begin: 'BEGIN',
+  settingsSql: undefined,
+});
+
+/**
+ * Validates transaction options once, before anything is sent. Throws `ConfigError` naming the field.
+ * `form`: the `await using` form has no callback to run again, so `retry` is refused there.
+ */
+export function normalizeTxOptions(options: TransactionOptions | undefined, form: 'callback' | 'using'): TxSettings {
+  if (options === undefined) return EMPTY;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ConfigError('options', `expected an object, got ${describeValue(options)}`);
+  }
+  checkKeys('', options, OPTION_KEYS);
+  const o = options as Record<string, unknown>;
+  let isolation: IsolationLevel | undefined;
+  if (o.isolation !== undefined) {
+    if (typeof o.isolation !== 'string' || !(ISOLATION_LEVELS as readonly string[]).includes(o.isolation)) {
+      throw new ConfigError(
+        'isolation',
+        `expected one of ${ISOLATION_LEVELS.map((l) => `'${l}'`).join(', ')}, got ${describeValue(o.isolation)}`,
+      );
+    }
+    isolation = o.isolation as IsolationLevel;
+  }
+  const readOnly = checkBoolean('readOnly', o.readOnly);
+  const deferrable = checkBoolean('deferrable', o.deferrable);
+  if (deferrable && !(isolation === 'serializable' && readOnly)) {
+    throw new ConfigError('deferrable', "only with isolation: 'serializable' and readOnly: true");
+  }
+  const timeoutMillis = o.timeoutMillis === undefined ? undefined : checkMillis('timeoutMillis', o.timeoutMillis);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new ConfigError('signal', `expected an AbortSignal, got ${describeValue(o.signal)}`);
+  }
+  const retry = o.retry === undefined ? undefined : normalizeRetry(o.retry, form);
+  const settingParams: string[] = [];
+  if (o.settings !== undefined) {
+    if (typeof o.settings !== 'object' || o.settings === null || Array.isArray(o.settings)) {
+      throw new ConfigError('settings', `expected an object of strings, got ${describeValue(o.settings)}`);
+    }
+    for (const [name, value] of Object.entries(o.settings as Record<string, unknown>)) {
+      if (!SETTING_NAME.test(name) || name.length > 63 * 4) {
+        throw new ConfigError(`settings.${name.slice(0, 40)}`, 'not a setting name (identifier parts joined by ".")');
+      }
+      if (typeof value !== 'string') {
+        throw new ConfigError(`settings.${name}`, `expected a string value, got ${describeValue(value)}`);
+      }
+      settingParams.push(name, value);
+    }
+  }
+  let begin = 'BEGIN';
+  if (isolation) begin += ` ISOLATION LEVEL ${isolation.toUpperCase()}`;
+  if (readOnly) begin += ' READ ONLY';
+  if (deferrable) begin += ' DEFERRABLE';
+  let settingsSql: string | undefined;
+  if (settingParams.length > 0) {
+    const calls = [];
+    for (let i = 0; i < settingParams.length; i += 2) calls.push(`set_config($${i + 1}, $${i + 2}, true)`);
+    settingsSql = `SELECT ${calls.join(', ')}`;
+  }
+  return Object.freeze({
+    isolation,
+    readOnly,
+    deferrable,
+    timeoutMillis,
+    signal: o.signal as AbortSignal | undefined,
+    retry,
+    settingParams: Object.freeze(settingParams),
+    begin,
+    settingsSql,
+  });
+}
+
+function normalizeRetry(value: unknown, form: 'callback' | 'using'): Readonly<Required<RetryOptions>> {
+  if (form === 'using') {
+    throw new ConfigError('retry', 'only the callback form can retry: the await using form has no callback to run again');
+  }
+  if (typeof value !== 'object' || value === null) {
+    throw new ConfigError('retry', `expected { maxAttempts, baseDelayMillis?, maxDelayMillis? }, got ${describeValue(value)}`);
+  }
+  checkKeys('retry', value, RETRY_KEYS);
+  const r = value as Record<string, unknown>;
+  if (typeof r.maxAttempts !== 'number' || !Number.isInteger(r.maxAttempts) || r.maxAttempts < 1 || r.maxAttempts > 100) {
+    throw new ConfigError('retry.maxAttempts', `expected an integer from 1 to 100, got ${describeValue(r.maxAttempts)}`);
+  }
+  const baseDelayMillis = r.baseDelayMillis === undefined ? 20 : checkMillis('retry.baseDelayMillis', r.baseDelayMillis, { allowZero: true });
+  const maxDelayMillis = r.maxDelayMillis === undefined ? 1_000 : checkMillis('retry.maxDelayMillis', r.maxDelayMillis, { allowZero: true });
+  if (maxDelayMillis < baseDelayMillis) {
+    throw new ConfigError('retry.maxDelayMillis', `must not be less than retry.baseDelayMillis (${baseDelayMillis})`);
+  }
+  return Object.freeze({ maxAttempts: r.maxAttempts, baseDelayMillis, maxDelayMillis });
+}
+
+/** Options a savepoint scope accepts: none of the transaction-level ones apply to it. */
+export function checkSavepointOptions(options: unknown): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('options', `expected an object, got ${describeValue(options)}`);
+  }
+  const keys = Object.keys(options);
+  if (keys.length > 0) {
+    throw new ConfigError(keys[0] ?? 'options', 'a nested transaction is a savepoint and takes no options');
+  }
+}
