@@ -3,9 +3,9 @@
  * commit or roll back, return the connection or destroy it.
  */
 export {
+  CommitUnknownError,
   ConfigError,
   ConnectError,
-  CommitUnknownError,
   NestedAcquireError,
   PgScopeError,
   type PgScopeErrorCode,
@@ -17,9 +17,9 @@ export {
   TransactionRolledBackError,
   TransactionTimeoutError,
 } from './errors.js';
+export { LogEvent, type LogEventName } from './logging/events.js';
 export type { AcquireOptions, CloseOptions } from './pool/pool.js';
 export type { NestedAcquireMode, OnConnect, PoolConfig, ResetMode } from './pool/pool-options.js';
-export { LogEvent, type LogEventName } from './logging/events.js';
 export { Connection } from './tx/connection.js';
 export { createPool, Pool } from './tx/pool.js';
 export { isRetryable } from './tx/retry.js';

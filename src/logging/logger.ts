@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { Redactor } from './redact.js';
 
 /** The level of pg-scope's own logger when the caller gives none: `PG_SCOPE_LOG_LEVEL` or `'warn'`. */
@@ -16,7 +16,10 @@ export function createPoolLogger(base: Logger | undefined, poolName: string, red
     pino({
       level: defaultLevel(),
       name: 'pg-scope',
-      redact: { paths: ['password', '*.password', 'connectionString', '*.connectionString'], censor: '[redacted]' },
+      redact: {
+        paths: ['password', '*.password', 'connectionString', '*.connectionString'],
+        censor: '[redacted]',
+      },
     });
   return root.child({ pool: poolName }, { serializers: { err: (e: unknown) => redactor.error(e) } });
 }

@@ -32,7 +32,17 @@ export class Redactor {
     if (!(err instanceof Error)) return { message: this.text(String(err)) };
     const e = err as Error & Record<string, unknown>;
     const out: Record<string, unknown> = { type: e.name, message: this.text(e.message) };
-    for (const key of ['code', 'severity', 'detail', 'hint', 'position', 'routine', 'errno', 'syscall', 'reason']) {
+    for (const key of [
+      'code',
+      'severity',
+      'detail',
+      'hint',
+      'position',
+      'routine',
+      'errno',
+      'syscall',
+      'reason',
+    ]) {
       const v = e[key];
       if (v !== undefined && v !== null) out[key] = typeof v === 'string' ? this.text(v) : v;
     }

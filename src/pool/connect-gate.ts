@@ -47,7 +47,10 @@ export class ConnectGate {
     this.#lastFailure = err;
     this.#lastFailureAt = now;
     this.#permanent = permanent;
-    const exp = Math.min(ConnectGate.MAX_DELAY_MILLIS, ConnectGate.BASE_DELAY_MILLIS * 2 ** (this.#failures - 1));
+    const exp = Math.min(
+      ConnectGate.MAX_DELAY_MILLIS,
+      ConnectGate.BASE_DELAY_MILLIS * 2 ** (this.#failures - 1),
+    );
     this.#nextAttemptAt = now + exp * (0.8 + Math.random() * 0.4);
   }
 }

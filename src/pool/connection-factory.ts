@@ -80,7 +80,8 @@ export class ConnectionFactory {
     this.#info.set(client, {
       id,
       createdAt: now,
-      expiresAt: lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1),
+      expiresAt:
+        lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1),
       brokenBy: undefined,
       inflight: 0,
     });
@@ -118,7 +119,10 @@ export class ConnectionFactory {
   #onClientError(client: pg.Client, id: number, err: Error): void {
     const info = this.#info.get(client);
     if (info) info.brokenBy ??= err;
-    this.#log.warn({ event: LogEvent.connError, connectionId: id, err }, 'connection error; it will be removed');
+    this.#log.warn(
+      { event: LogEvent.connError, connectionId: id, err },
+      'connection error; it will be removed',
+    );
   }
 
   /** Marks a client broken when a query failed because the connection is gone. */

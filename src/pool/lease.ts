@@ -63,7 +63,9 @@ export class Lease {
     this.beforeClientAccess?.();
     if (this.#pipelined) {
       if (this.info.inflight > 0) {
-        throw new Error(`cannot ${what} while the transaction's first statements are in flight; await them first`);
+        throw new Error(
+          `cannot ${what} while the transaction's first statements are in flight; await them first`,
+        );
       }
       this.#endPipeline();
     }
@@ -94,16 +96,19 @@ export class Lease {
    * Runs a query on the leased connection, counting it as in flight so a scope that ends while it runs
    * destroys the connection instead of returning it. pg's errors pass through unchanged.
    */
-  query<R extends pg.QueryResultRow>(config: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  query<R extends pg.QueryResultRow>(
+    config: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
     if (this.#state !== 'leased') {
       return Promise.reject(new ScopeClosedError('cannot query: the scope has ended'));
     }
     const info = this.info;
     const client = this.#client;
     info.inflight++;
-    const promise = (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
-      pg.QueryResult<R>
-    >;
+    const promise = (
+      values === undefined ? client.query<R>(config) : client.query<R>(config, values)
+    ) as Promise<pg.QueryResult<R>>;
     return promise.then(
       (result) => {
         if (--info.inflight === 0 && this.#pipelined) this.#endPipeline();

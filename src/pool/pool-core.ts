@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createPool as createGenericPool, type Pool as GenericPool } from 'generic-pool';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -94,7 +95,8 @@ export class PoolCore implements LeaseOwner {
     this.log = createPoolLogger(settings.logger, name, redactor);
     this.#factory = new ConnectionFactory(settings, this.log);
     this.#captureStacks =
-      settings.leakDetectionMillis > 0 || (settings.nestedAcquire === 'warn' && this.log.isLevelEnabled('warn'));
+      settings.leakDetectionMillis > 0 ||
+      (settings.nestedAcquire === 'warn' && this.log.isLevelEnabled('warn'));
     const idle = settings.idleTimeoutMillis;
     this.#store = createGenericPool<pg.Client>(
       {
@@ -113,7 +115,8 @@ export class PoolCore implements LeaseOwner {
         autostart: true,
         idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
         softIdleTimeoutMillis: idle === Number.POSITIVE_INFINITY ? -1 : idle,
-        evictionRunIntervalMillis: idle === Number.POSITIVE_INFINITY ? 0 : Math.max(10, Math.min(1_000, idle / 2)),
+        evictionRunIntervalMillis:
+          idle === Number.POSITIVE_INFINITY ? 0 : Math.max(10, Math.min(1_000, idle / 2)),
         numTestsPerEvictionRun: settings.max,
       },
     );
@@ -179,7 +182,12 @@ export class PoolCore implements LeaseOwner {
       const lease = await this.#fromStore(stack);
       if (lease) return this.#lent(lease, started);
     }
-    const lease = await this.#wait(options?.timeoutMillis ?? this.settings.acquireTimeoutMillis, signal, stack, started);
+    const lease = await this.#wait(
+      options?.timeoutMillis ?? this.settings.acquireTimeoutMillis,
+      signal,
+      stack,
+      started,
+    );
     return this.#lent(lease, started);
   }
 
@@ -206,7 +214,11 @@ export class PoolCore implements LeaseOwner {
   #check(client: pg.Client, stack: Error | undefined): Lease | undefined {
     const info = this.#factory.info(client);
     if (!info || info.brokenBy !== undefined || performance.now() >= info.expiresAt || this.#closing) {
-      const reason = this.#closing ? 'pool closed' : info?.brokenBy !== undefined || !info ? 'broken' : 'expired';
+      const reason = this.#closing
+        ? 'pool closed'
+        : info?.brokenBy !== undefined || !info
+          ? 'broken'
+          : 'expired';
       this.#storeDestroy(client, reason);
       return undefined;
     }
@@ -218,9 +230,15 @@ export class PoolCore implements LeaseOwner {
     this.totals.acquired++;
     const waited = lease.acquiredAt - started;
     if (waited >= this.settings.slowAcquireMillis) {
-      this.log.warn({ event: LogEvent.slowAcquire, scopeId: lease.id, waitMillis: Math.round(waited) }, 'slow acquire');
+      this.log.warn(
+        { event: LogEvent.slowAcquire, scopeId: lease.id, waitMillis: Math.round(waited) },
+        'slow acquire',
+      );
     } else if (this.log.isLevelEnabled('debug')) {
-      this.log.debug({ event: LogEvent.acquire, scopeId: lease.id, waitMillis: Math.round(waited) }, 'acquired');
+      this.log.debug(
+        { event: LogEvent.acquire, scopeId: lease.id, waitMillis: Math.round(waited) },
+        'acquired',
+      );
     }
     const leakMillis = this.settings.leakDetectionMillis;
     if (leakMillis > 0) {
@@ -305,7 +323,10 @@ export class PoolCore implements LeaseOwner {
       performance.now() - started,
       withCause ? this.#gate.lastFailure : undefined,
     );
-    this.log.warn({ event: LogEvent.exhausted, reason, stats: err.stats, waitMillis: Math.round(err.waitedMillis) }, err.message);
+    this.log.warn(
+      { event: LogEvent.exhausted, reason, stats: err.stats, waitMillis: Math.round(err.waitedMillis) },
+      err.message,
+    );
     return err;
   }
 
@@ -399,9 +420,8 @@ export class PoolCore implements LeaseOwner {
     for (;;) {
       const delay = this.#gate.delayMillis();
       if (delay > 0) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, delay);
-          stop.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        await sleep(delay, undefined, { signal: stop }).catch(() => {
+          // Aborted: the pool is closing, checked right below.
         });
       }
       if (this.#closing) return;
@@ -481,13 +501,21 @@ export class PoolCore implements LeaseOwner {
       this.#leases.delete(lease);
       if (lease.leaked) {
         this.log.info(
-          { event: LogEvent.leakEnded, scopeId: lease.id, heldMillis: Math.round(performance.now() - lease.acquiredAt) },
+          {
+            event: LogEvent.leakEnded,
+            scopeId: lease.id,
+            heldMillis: Math.round(performance.now() - lease.acquiredAt),
+          },
           'leaked connection returned',
         );
       }
       if (this.log.isLevelEnabled('debug')) {
         this.log.debug(
-          { event: LogEvent.release, scopeId: lease.id, heldMillis: Math.round(performance.now() - lease.acquiredAt) },
+          {
+            event: LogEvent.release,
+            scopeId: lease.id,
+            heldMillis: Math.round(performance.now() - lease.acquiredAt),
+          },
           'released',
         );
       }
@@ -514,7 +542,10 @@ export class PoolCore implements LeaseOwner {
       }
       if (this.settings.resetOnRelease === 'discard') await client.query('DISCARD ALL');
     } catch (err) {
-      this.log.warn({ event: LogEvent.reset, scopeId: lease.id, err }, 'reset failed; destroying the connection');
+      this.log.warn(
+        { event: LogEvent.reset, scopeId: lease.id, err },
+        'reset failed; destroying the connection',
+      );
       return 'reset failed';
     }
     if (client.getTransactionStatus() !== 'I') return 'reset failed';

@@ -130,7 +130,8 @@ const DEFAULTS = {
 
 /** Describes a value for an error message without echoing secrets or huge strings. */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'string')
+    return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   if (typeof value === 'function') return 'a function';
   return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
@@ -214,7 +215,9 @@ export function likelyTypo(key: string, known: Iterable<string>): string | undef
 function isLogger(value: unknown): value is Logger {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return ['debug', 'info', 'warn', 'error', 'child', 'isLevelEnabled'].every((m) => typeof v[m] === 'function');
+  return ['debug', 'info', 'warn', 'error', 'child', 'isLevelEnabled'].every(
+    (m) => typeof v[m] === 'function',
+  );
 }
 
 /**
@@ -241,14 +244,20 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     allowInfinity: true,
   });
   const maxWaiting = checkCount('maxWaiting', pick('maxWaiting'), 0, true);
-  const idleTimeoutMillis = checkMillis('idleTimeoutMillis', pick('idleTimeoutMillis'), { allowInfinity: true });
-  const maxLifetimeMillis = checkMillis('maxLifetimeMillis', pick('maxLifetimeMillis'), { allowInfinity: true });
+  const idleTimeoutMillis = checkMillis('idleTimeoutMillis', pick('idleTimeoutMillis'), {
+    allowInfinity: true,
+  });
+  const maxLifetimeMillis = checkMillis('maxLifetimeMillis', pick('maxLifetimeMillis'), {
+    allowInfinity: true,
+  });
   const connectTimeoutMillis = checkMillis(
     'connectTimeoutMillis',
     input.connectTimeoutMillis ?? input.connectionTimeoutMillis ?? DEFAULTS.connectTimeoutMillis,
     { allowInfinity: true },
   );
-  const leakDetectionMillis = checkMillis('leakDetectionMillis', pick('leakDetectionMillis'), { allowZero: true });
+  const leakDetectionMillis = checkMillis('leakDetectionMillis', pick('leakDetectionMillis'), {
+    allowZero: true,
+  });
   const slowAcquireMillis =
     input.slowAcquireMillis === undefined
       ? acquireTimeoutMillis === 0
@@ -260,7 +269,10 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
       ? undefined
       : checkMillis('statementTimeoutMillis', input.statementTimeoutMillis);
   if (statementTimeoutMillis !== undefined && !Number.isInteger(statementTimeoutMillis)) {
-    throw new ConfigError('statementTimeoutMillis', `expected whole milliseconds, got ${statementTimeoutMillis}`);
+    throw new ConfigError(
+      'statementTimeoutMillis',
+      `expected whole milliseconds, got ${statementTimeoutMillis}`,
+    );
   }
   if (input.logger !== undefined && !isLogger(input.logger)) {
     throw new ConfigError('logger', `expected a pino Logger, got ${describeValue(input.logger)}`);
@@ -276,7 +288,8 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     if (!(POOL_KEYS as readonly string[]).includes(key)) clientConfig[key] = value;
   }
   // pg treats 0 as "no connect timeout"; Infinity is our explicit spelling of that.
-  clientConfig.connectionTimeoutMillis = connectTimeoutMillis === Number.POSITIVE_INFINITY ? 0 : connectTimeoutMillis;
+  clientConfig.connectionTimeoutMillis =
+    connectTimeoutMillis === Number.POSITIVE_INFINITY ? 0 : connectTimeoutMillis;
   if (statementTimeoutMillis !== undefined) clientConfig.statement_timeout = statementTimeoutMillis;
   if (input.pipeline !== undefined) {
     throw new ConfigError('pipeline', 'is managed by pg-scope per transaction scope; remove it');

@@ -1,9 +1,9 @@
 import { PoolConnection } from '../pool/connection.js';
+import type { Lease } from '../pool/lease.js';
+import type { PoolCore } from '../pool/pool-core.js';
 import { openTransaction, runTransaction } from './run-transaction.js';
 import type { Transaction } from './transaction.js';
 import { normalizeTxOptions, type TransactionOptions } from './tx-options.js';
-import type { PoolCore } from '../pool/pool-core.js';
-import type { Lease } from '../pool/lease.js';
 
 /**
  * A connection lent by the pool to an acquire scope, with transactions. It is not the `pg.Client`: when the

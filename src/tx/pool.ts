@@ -1,6 +1,6 @@
 import type { Lease } from '../pool/lease.js';
 import { PoolBase } from '../pool/pool.js';
-import { type PoolConfig, normalizePoolConfig } from '../pool/pool-options.js';
+import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
 import { Connection } from './connection.js';
 import { type LeaseSource, openTransaction, runTransaction } from './run-transaction.js';
 import type { Transaction } from './transaction.js';
@@ -32,13 +32,23 @@ export class Pool extends PoolBase<Connection> {
     maybeOptions?: TransactionOptions,
   ): Promise<T | Transaction> {
     const isCallback = typeof fnOrOptions === 'function';
-    const settings = normalizeTxOptions(isCallback ? maybeOptions : fnOrOptions, isCallback ? 'callback' : 'using');
+    const settings = normalizeTxOptions(
+      isCallback ? maybeOptions : fnOrOptions,
+      isCallback ? 'callback' : 'using',
+    );
     const core = this.core;
     const source: LeaseSource = {
       kind: 'pool',
       acquire: (remainingMillis) =>
         core.lease({
-          ...(remainingMillis === undefined ? {} : { timeoutMillis: Math.min(remainingMillis, core.settings.acquireTimeoutMillis || remainingMillis) }),
+          ...(remainingMillis === undefined
+            ? {}
+            : {
+                timeoutMillis: Math.min(
+                  remainingMillis,
+                  core.settings.acquireTimeoutMillis || remainingMillis,
+                ),
+              }),
           ...(settings.signal ? { signal: settings.signal } : {}),
         }),
     };

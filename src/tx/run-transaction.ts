@@ -13,7 +13,11 @@ export type LeaseSource =
   | { readonly kind: 'connection'; readonly lease: Lease };
 
 /** Opens a top-level transaction for the `await using` form (no BEGIN sent yet). */
-export async function openTransaction(core: PoolCore, source: LeaseSource, settings: TxSettings): Promise<Transaction> {
+export async function openTransaction(
+  core: PoolCore,
+  source: LeaseSource,
+  settings: TxSettings,
+): Promise<Transaction> {
   const lease = source.kind === 'pool' ? await source.acquire(settings.timeoutMillis) : source.lease;
   const tx = new Transaction(core, lease, source.kind === 'pool', settings);
   tx.watch(settings.timeoutMillis);
@@ -30,13 +34,15 @@ export async function runTransaction<T>(
   settings: TxSettings,
   fn: (tx: Transaction) => Promise<T> | T,
 ): Promise<T> {
-  const deadline = settings.timeoutMillis === undefined ? undefined : performance.now() + settings.timeoutMillis;
+  const deadline =
+    settings.timeoutMillis === undefined ? undefined : performance.now() + settings.timeoutMillis;
   const remaining = () => (deadline === undefined ? undefined : Math.max(1, deadline - performance.now()));
   const retry = settings.retry;
   for (let attempt = 1; ; attempt++) {
     const lease = source.kind === 'pool' ? await source.acquire(remaining()) : source.lease;
     const tx = new Transaction(core, lease, source.kind === 'pool', settings);
-    const aborted = settings.timeoutMillis !== undefined || settings.signal ? tx.watch(remaining()) : undefined;
+    const aborted =
+      settings.timeoutMillis !== undefined || settings.signal ? tx.watch(remaining()) : undefined;
     try {
       return await tx.run(fn, aborted);
     } catch (err) {
@@ -55,9 +61,11 @@ export async function runTransaction<T>(
         },
         'retrying transaction',
       );
-      await sleep(delayMillis, undefined, settings.signal ? { signal: settings.signal } : undefined).catch(() => {
-        throw settings.signal?.reason ?? err;
-      });
+      await sleep(delayMillis, undefined, settings.signal ? { signal: settings.signal } : undefined).catch(
+        () => {
+          throw settings.signal?.reason ?? err;
+        },
+      );
     }
   }
 }

@@ -1,5 +1,10 @@
 import type pg from 'pg';
-import { CommitUnknownError, ScopeClosedError, TransactionRolledBackError, TransactionTimeoutError } from '../errors.js';
+import {
+  CommitUnknownError,
+  ScopeClosedError,
+  TransactionRolledBackError,
+  TransactionTimeoutError,
+} from '../errors.js';
 import { LogEvent } from '../logging/events.js';
 import { sendCancelRequest } from '../pool/cancel-request.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
@@ -68,9 +73,15 @@ export class Transaction implements AsyncDisposable {
       // Observed by the callback runner when it races; the `await using` form sees the error on its next call.
     });
     if (remainingMillis !== undefined) {
-      this.#timer = setTimeout(() => {
-        void this.#abort(new TransactionTimeoutError(this.#settings.timeoutMillis ?? remainingMillis), 'timeout');
-      }, Math.max(0, remainingMillis));
+      this.#timer = setTimeout(
+        () => {
+          void this.#abort(
+            new TransactionTimeoutError(this.#settings.timeoutMillis ?? remainingMillis),
+            'timeout',
+          );
+        },
+        Math.max(0, remainingMillis),
+      );
     }
     const signal = this.#settings.signal;
     if (signal) {
@@ -87,7 +98,8 @@ export class Transaction implements AsyncDisposable {
     if (this.#parent && this.#parent.#state !== 'active') {
       throw new ScopeClosedError(`cannot ${what}: the enclosing transaction is ${this.#parent.#state}`);
     }
-    if (this.#lease.state !== 'leased') throw new ScopeClosedError(`cannot ${what}: the connection was released`);
+    if (this.#lease.state !== 'leased')
+      throw new ScopeClosedError(`cannot ${what}: the connection was released`);
   }
 
   /** Sends BEGIN (and the transaction-local settings) if not yet sent. `pipeline`: do not wait for the answer. */
@@ -104,7 +116,13 @@ export class Transaction implements AsyncDisposable {
     const log = this.#core.log;
     if (log.isLevelEnabled('debug')) {
       log.debug(
-        { event: LogEvent.txBegin, txId: this.id, scopeId: lease.id, isolation: s.isolation, readOnly: s.readOnly },
+        {
+          event: LogEvent.txBegin,
+          txId: this.id,
+          scopeId: lease.id,
+          isolation: s.isolation,
+          readOnly: s.readOnly,
+        },
         'transaction begun',
       );
     }
@@ -151,7 +169,10 @@ export class Transaction implements AsyncDisposable {
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T>;
   transaction(): Promise<Transaction>;
-  async transaction<T>(fn?: (tx: Transaction) => Promise<T> | T, options?: unknown): Promise<T | Transaction> {
+  async transaction<T>(
+    fn?: (tx: Transaction) => Promise<T> | T,
+    options?: unknown,
+  ): Promise<T | Transaction> {
     checkSavepointOptions(typeof fn === 'function' ? options : fn);
     this.#guard('open a savepoint');
     this.#root().#ensureBegun(true);
@@ -224,7 +245,11 @@ export class Transaction implements AsyncDisposable {
     const log = core.log;
     if (log.isLevelEnabled('debug')) {
       log.debug(
-        { event: LogEvent.txCommit, txId: this.id, durationMillis: Math.round(performance.now() - this.#startedAt) },
+        {
+          event: LogEvent.txCommit,
+          txId: this.id,
+          durationMillis: Math.round(performance.now() - this.#startedAt),
+        },
         'transaction committed',
       );
     }
@@ -294,7 +319,12 @@ export class Transaction implements AsyncDisposable {
         { event: LogEvent.txRollbackFailed, txId: this.id, err },
         'ROLLBACK failed; destroying the connection',
       );
-      if (cause !== null && typeof cause === 'object' && Object.isExtensible(cause) && !('suppressed' in cause)) {
+      if (
+        cause !== null &&
+        typeof cause === 'object' &&
+        Object.isExtensible(cause) &&
+        !('suppressed' in cause)
+      ) {
         (cause as { suppressed?: unknown }).suppressed = err;
       }
       if (!this.#ownsLease) await lease.revoke('reset failed');
@@ -335,7 +365,8 @@ export class Transaction implements AsyncDisposable {
       if (lease.info.inflight > 0 && lease.state === 'leased') {
         await sendCancelRequest(lease.rawClient);
         const until = performance.now() + CANCEL_GRACE_MILLIS;
-        while (lease.info.inflight > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+        while (lease.info.inflight > 0 && performance.now() < until)
+          await new Promise((r) => setTimeout(r, 5));
       }
       await this.#rollback(reason, err);
     })();
@@ -379,5 +410,7 @@ export class Transaction implements AsyncDisposable {
 /** pg refuses a query on a client that already lost its connection without sending anything. */
 function wasNeverSent(err: unknown): boolean {
   const message = err instanceof Error ? err.message : '';
-  return message.startsWith('Client has encountered a connection error') || message.startsWith('Client was closed');
+  return (
+    message.startsWith('Client has encountered a connection error') || message.startsWith('Client was closed')
+  );
 }

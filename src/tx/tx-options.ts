@@ -58,14 +58,18 @@ const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*$/;
 function checkKeys(field: string, value: object, allowed: readonly string[]): void {
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) {
-      throw new ConfigError(field ? `${field}.${key}` : key, `unknown option; allowed: ${allowed.join(', ')}`);
+      throw new ConfigError(
+        field ? `${field}.${key}` : key,
+        `unknown option; allowed: ${allowed.join(', ')}`,
+      );
     }
   }
 }
 
 function checkBoolean(field: string, value: unknown): boolean {
   if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new ConfigError(field, `expected true or false, got ${describeValue(value)}`);
+  if (typeof value !== 'boolean')
+    throw new ConfigError(field, `expected true or false, got ${describeValue(value)}`);
   return value;
 }
 
@@ -85,7 +89,10 @@ const EMPTY: TxSettings = Object.freeze({
  * Validates transaction options once, before anything is sent. Throws `ConfigError` naming the field.
  * `form`: the `await using` form has no callback to run again, so `retry` is refused there.
  */
-export function normalizeTxOptions(options: TransactionOptions | undefined, form: 'callback' | 'using'): TxSettings {
+export function normalizeTxOptions(
+  options: TransactionOptions | undefined,
+  form: 'callback' | 'using',
+): TxSettings {
   if (options === undefined) return EMPTY;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new ConfigError('options', `expected an object, got ${describeValue(options)}`);
@@ -107,7 +114,8 @@ export function normalizeTxOptions(options: TransactionOptions | undefined, form
   if (deferrable && !(isolation === 'serializable' && readOnly)) {
     throw new ConfigError('deferrable', "only with isolation: 'serializable' and readOnly: true");
   }
-  const timeoutMillis = o.timeoutMillis === undefined ? undefined : checkMillis('timeoutMillis', o.timeoutMillis);
+  const timeoutMillis =
+    o.timeoutMillis === undefined ? undefined : checkMillis('timeoutMillis', o.timeoutMillis);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
     throw new ConfigError('signal', `expected an AbortSignal, got ${describeValue(o.signal)}`);
   }
@@ -119,7 +127,10 @@ export function normalizeTxOptions(options: TransactionOptions | undefined, form
     }
     for (const [name, value] of Object.entries(o.settings as Record<string, unknown>)) {
       if (!SETTING_NAME.test(name) || name.length > 63 * 4) {
-        throw new ConfigError(`settings.${name.slice(0, 40)}`, 'not a setting name (identifier parts joined by ".")');
+        throw new ConfigError(
+          `settings.${name.slice(0, 40)}`,
+          'not a setting name (identifier parts joined by ".")',
+        );
       }
       if (typeof value !== 'string') {
         throw new ConfigError(`settings.${name}`, `expected a string value, got ${describeValue(value)}`);
@@ -152,20 +163,43 @@ export function normalizeTxOptions(options: TransactionOptions | undefined, form
 
 function normalizeRetry(value: unknown, form: 'callback' | 'using'): Readonly<Required<RetryOptions>> {
   if (form === 'using') {
-    throw new ConfigError('retry', 'only the callback form can retry: the await using form has no callback to run again');
+    throw new ConfigError(
+      'retry',
+      'only the callback form can retry: the await using form has no callback to run again',
+    );
   }
   if (typeof value !== 'object' || value === null) {
-    throw new ConfigError('retry', `expected { maxAttempts, baseDelayMillis?, maxDelayMillis? }, got ${describeValue(value)}`);
+    throw new ConfigError(
+      'retry',
+      `expected { maxAttempts, baseDelayMillis?, maxDelayMillis? }, got ${describeValue(value)}`,
+    );
   }
   checkKeys('retry', value, RETRY_KEYS);
   const r = value as Record<string, unknown>;
-  if (typeof r.maxAttempts !== 'number' || !Number.isInteger(r.maxAttempts) || r.maxAttempts < 1 || r.maxAttempts > 100) {
-    throw new ConfigError('retry.maxAttempts', `expected an integer from 1 to 100, got ${describeValue(r.maxAttempts)}`);
+  if (
+    typeof r.maxAttempts !== 'number' ||
+    !Number.isInteger(r.maxAttempts) ||
+    r.maxAttempts < 1 ||
+    r.maxAttempts > 100
+  ) {
+    throw new ConfigError(
+      'retry.maxAttempts',
+      `expected an integer from 1 to 100, got ${describeValue(r.maxAttempts)}`,
+    );
   }
-  const baseDelayMillis = r.baseDelayMillis === undefined ? 20 : checkMillis('retry.baseDelayMillis', r.baseDelayMillis, { allowZero: true });
-  const maxDelayMillis = r.maxDelayMillis === undefined ? 1_000 : checkMillis('retry.maxDelayMillis', r.maxDelayMillis, { allowZero: true });
+  const baseDelayMillis =
+    r.baseDelayMillis === undefined
+      ? 20
+      : checkMillis('retry.baseDelayMillis', r.baseDelayMillis, { allowZero: true });
+  const maxDelayMillis =
+    r.maxDelayMillis === undefined
+      ? 1_000
+      : checkMillis('retry.maxDelayMillis', r.maxDelayMillis, { allowZero: true });
   if (maxDelayMillis < baseDelayMillis) {
-    throw new ConfigError('retry.maxDelayMillis', `must not be less than retry.baseDelayMillis (${baseDelayMillis})`);
+    throw new ConfigError(
+      'retry.maxDelayMillis',
+      `must not be less than retry.baseDelayMillis (${baseDelayMillis})`,
+    );
   }
   return Object.freeze({ maxAttempts: r.maxAttempts, baseDelayMillis, maxDelayMillis });
 }
