@@ -55,6 +55,9 @@ interface Totals {
   rollbacks: number;
 }
 
+/** The store asked for a `min` connection while the pool's own attempts already fill it up to `max`. */
+const NO_ROOM = new Error('no room for another connection');
+
 const ACQUIRE_OPTION_KEYS = new Set(['timeoutMillis', 'signal']);
 
 /**
@@ -104,7 +107,10 @@ export class PoolCore implements LeaseOwner {
         // opens connections to keep `min` (one attempt, no retry loop).
         create: () => {
           const ready = this.#handoff.shift();
-          return ready ? Promise.resolve(ready) : this.#factory.connect();
+          if (ready) return Promise.resolve(ready);
+          // Keeping `min`: never while our own jobs already fill the room up to `max`.
+          if (this.#store.size + this.#connecting > settings.max) return Promise.reject(NO_ROOM);
+          return this.#factory.connect();
         },
         destroy: (client) => this.#factory.destroy(client, this.#destroyReasons.get(client) ?? 'idle'),
       },
@@ -120,7 +126,9 @@ export class PoolCore implements LeaseOwner {
         numTestsPerEvictionRun: settings.max,
       },
     );
-    this.#store.on('factoryCreateError', (err) => this.#connectFailed(err));
+    this.#store.on('factoryCreateError', (err) => {
+      if (err !== NO_ROOM) this.#connectFailed(err);
+    });
   }
 
   /** Counters and totals, a snapshot. */

@@ -44,10 +44,7 @@ export class Pool extends PoolBase<Connection> {
           ...(remainingMillis === undefined
             ? {}
             : {
-                timeoutMillis: Math.min(
-                  remainingMillis,
-                  core.settings.acquireTimeoutMillis || remainingMillis,
-                ),
+                timeoutMillis: Math.min(remainingMillis, core.settings.acquireTimeoutMillis),
               }),
           ...(settings.signal ? { signal: settings.signal } : {}),
         }),

@@ -343,6 +343,7 @@ export class Transaction implements AsyncDisposable {
   /** Gives the connection back if this transaction owns it. */
   #finish(destroyReason: string | undefined): Promise<void> {
     this.#stopWatch();
+    if (!this.#parent) this.#lease.beforeClientAccess = undefined;
     if (!this.#ownsLease) return Promise.resolve();
     this.#ending ??= this.#lease.end(destroyReason);
     return this.#ending;
