@@ -1,25 +1,68 @@
 /**
- * The `event` field of every log line pg-scope writes. Hot-path events are logged at debug; exhaustion, leaks
- * and connections destroyed because they broke at warn; failed rollbacks at error.
+ * The `event` field of every log line pg-scope writes, with the fields each line carries. Every line also has
+ * `pool` (the pool's `application_name`, or `'pg-scope'`); the lines of an acquire scope have its `scopeId`,
+ * and a transaction's lines its `txId` too, so one scope can be followed through the stream. Errors are under
+ * `err` (type, message, code, the server's detail and hint), with the password and connection string
+ * removed; query parameter values are never logged.
+ *
+ * Levels: the hot path (acquire, release, begin, commit, rollback, connect) at debug; exhaustion, slow
+ * acquires, leaks, connection errors and connections destroyed because they broke at warn; failed rollbacks at
+ * error.
  */
 export const LogEvent = {
+  /** debug — a server connection opened: `connectionId`, `connectMillis`. */
   connect: 'pool.connect',
+  /** warn — a connection attempt failed: `attempt` (1, 2, … while callers wait), `code`, `permanent`, `err`. */
   connectError: 'pool.connectError',
+  /** debug — a scope got a connection: `scopeId`, `waitMillis`. */
   acquire: 'pool.acquire',
+  /** warn — an acquire waited `slowAcquireMillis` or longer: `scopeId`, `waitMillis`, `stats`. */
   slowAcquire: 'pool.slowAcquire',
+  /** debug — a scope gave its connection back: `scopeId`, `heldMillis`. */
   release: 'pool.release',
+  /** warn — an acquire failed with `PoolExhaustedError`: `reason`, `stats`, `waitMillis`. */
   exhausted: 'pool.exhausted',
+  /**
+   * A connection closed for good: `connectionId`, `reason` (see {@link DestroyReason}), `scopeId` when taken
+   * from a scope. warn when it broke or could not be made safe, debug otherwise.
+   */
   destroy: 'pool.destroy',
+  /**
+   * warn — an acquire inside a scope of the same pool (`nestedAcquire: 'warn'`): `scopeId` of the outer scope,
+   * `stack` of the inner acquire, `outerStack` when leak detection captured it.
+   */
   nestedAcquire: 'pool.nestedAcquire',
+  /**
+   * warn — a connection came back inside a transaction and is rolled back (`scopeId`, `transactionStatus`),
+   * or its reset failed (`scopeId`, `err`).
+   */
   reset: 'pool.reset',
+  /** debug — the pool is closing: `stats`. */
   close: 'pool.close',
+  /** warn — a connection reported an error (terminated backend, socket error): `connectionId`, `err`. */
   connError: 'conn.error',
+  /**
+   * warn — a connection held longer than `leakDetectionMillis`, once per lease: `scopeId`, `heldMillis`, and
+   * the acquirer's `stack`.
+   */
   leak: 'leak',
+  /** info — a connection reported as leaked came back: `scopeId`, `heldMillis`. */
   leakEnded: 'leak.ended',
+  /** debug — BEGIN sent (with the first statement): `txId`, `scopeId`, `isolation`, `readOnly`. */
   txBegin: 'tx.begin',
+  /** debug — committed: `txId`, `scopeId`, `durationMillis`. */
   txCommit: 'tx.commit',
+  /**
+   * debug — rolled back: `txId`, `scopeId`, `reason` (`'error'`, `'disposed without commit'`, `'timeout'`,
+   * `'abort'`, `'rollback requested'`, `'commit failed'`, `'connection lost'`, `'joined scope failed'`), `err`.
+   */
   txRollback: 'tx.rollback',
+  /**
+   * info — a retryable failure; the callback runs again after `delayMillis`: `txId` and `scopeId` of the failed
+   * attempt, `attempt` (1 for the first), `sqlstate`, `err`.
+   */
   txRetry: 'tx.retry',
+  /** error — ROLLBACK failed; the connection is destroyed: `txId`, `scopeId`, `err`. */
   txRollbackFailed: 'tx.rollbackFailed',
 } as const;
 
@@ -33,5 +76,6 @@ export type DestroyReason =
   | 'reset failed'
   | 'query still running'
   | 'scope ended abnormally'
+  | 'released with an error'
   | 'pool closed'
   | 'not needed';

@@ -7,6 +7,17 @@ export function defaultLevel(): string {
 }
 
 /**
+ * The pool's name in log lines: its `application_name` (given as an option or inside the connection string),
+ * else `'pg-scope'`.
+ */
+export function poolName(config: { application_name?: string; connectionString?: string }): string {
+  if (config.application_name) return config.application_name;
+  const url = config.connectionString;
+  const fromUrl = url && URL.canParse(url) ? new URL(url).searchParams.get('application_name') : null;
+  return fromUrl || 'pg-scope';
+}
+
+/**
  * The pool's logger: a child of the caller's pino logger (so lines join the service's stream) or of a new one,
  * bound to the pool's name, with an `err` serializer that removes secrets.
  */

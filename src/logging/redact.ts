@@ -1,4 +1,29 @@
 /**
+ * The fields of an error kept in a log line: pg's server fields (SQLSTATE, detail, hint and the names of the
+ * objects involved; not `where` or `internalQuery`, which can quote SQL with values) and Node's system-error
+ * fields.
+ */
+const ERROR_FIELDS = [
+  'code',
+  'severity',
+  'detail',
+  'hint',
+  'position',
+  'schema',
+  'table',
+  'column',
+  'dataType',
+  'constraint',
+  'routine',
+  'errno',
+  'syscall',
+  'reason',
+] as const;
+
+/** How deep `cause` chains and AggregateErrors are followed (a cycle must not loop). */
+const MAX_DEPTH = 4;
+
+/**
  * Keeps secrets out of log lines and error messages: the password, and any connection string that holds one.
  */
 export class Redactor {
@@ -27,27 +52,23 @@ export class Redactor {
     return out.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1[redacted]@');
   }
 
-  /** A plain object for pino's `err` field: type, message, code and server fields, secrets removed. */
-  error(err: unknown): Record<string, unknown> {
+  /**
+   * A plain object for pino's `err` field: type, message, code and server fields, secrets removed; `cause` and
+   * an AggregateError's `errors` (a refused connection to every address of a host) likewise, a few levels deep.
+   */
+  error(err: unknown, depth = 0): Record<string, unknown> {
     if (!(err instanceof Error)) return { message: this.text(String(err)) };
     const e = err as Error & Record<string, unknown>;
     const out: Record<string, unknown> = { type: e.name, message: this.text(e.message) };
-    for (const key of [
-      'code',
-      'severity',
-      'detail',
-      'hint',
-      'position',
-      'routine',
-      'errno',
-      'syscall',
-      'reason',
-    ]) {
+    for (const key of ERROR_FIELDS) {
       const v = e[key];
       if (v !== undefined && v !== null) out[key] = typeof v === 'string' ? this.text(v) : v;
     }
     if (typeof e.stack === 'string') out.stack = this.text(e.stack);
-    if (e.cause !== undefined) out.cause = this.error(e.cause);
+    if (depth < MAX_DEPTH) {
+      if (e.cause !== undefined) out.cause = this.error(e.cause, depth + 1);
+      if (Array.isArray(e.errors)) out.errors = e.errors.map((inner) => this.error(inner, depth + 1));
+    }
     return out;
   }
 }

@@ -58,6 +58,9 @@ export function isConnectionLoss(err: unknown): boolean {
   const message = err instanceof Error ? err.message : '';
   return (
     TRANSIENT_MESSAGES.some((m) => message.startsWith(m)) ||
+    // pg's query_timeout: the statement may still run and its answer may still come, so the connection is in
+    // doubt (never reused), and a COMMIT that timed out has an unknown outcome.
+    message === 'Query read timeout' ||
     message.startsWith('Client has encountered a connection error') ||
     message.startsWith('Client was closed')
   );

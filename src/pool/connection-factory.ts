@@ -19,6 +19,14 @@ export interface ClientInfo {
   inflight: number;
 }
 
+/** Destroy reasons logged at warn: the connection broke, or could not be made safe for reuse. */
+const UNSAFE_REASONS: ReadonlySet<string> = new Set([
+  'broken',
+  'reset failed',
+  'query still running',
+  'scope ended abnormally',
+]);
+
 /**
  * Opens and closes server connections: one attempt at a time (the pool paces retries), with the connect
  * timeout covering `onConnect` too, an `'error'` listener on every client from its first moment so no socket
@@ -28,7 +36,10 @@ export class ConnectionFactory {
   readonly #settings: PoolSettings;
   readonly #log: Logger;
   readonly #info = new WeakMap<pg.Client, ClientInfo>();
-  readonly #connecting = new Set<pg.Client>();
+  /** Attempts in progress, each with the function that makes its connect() reject (see abortConnecting). */
+  readonly #connecting = new Map<pg.Client, (err: Error) => void>();
+  /** Clients whose error was already logged at warn. */
+  readonly #reported = new WeakSet<pg.Client>();
   #nextId = 0;
   #created = 0;
   #destroyed = 0;
@@ -62,10 +73,11 @@ export class ConnectionFactory {
       const info = this.#info.get(client);
       if (info && info.brokenBy === undefined) info.brokenBy = new Error('Connection terminated');
     });
-    this.#connecting.add(client);
+    // pg's connect() never settles when end() interrupts it, so abortConnecting() rejects this instead.
+    const aborted = new Promise<never>((_, reject) => this.#connecting.set(client, reject));
     const started = performance.now();
     try {
-      await client.connect();
+      await Promise.race([client.connect(), aborted]);
       if (settings.onConnect) await this.#runOnConnect(client, started);
     } catch (err) {
       this.#connecting.delete(client);
@@ -107,7 +119,7 @@ export class ConnectionFactory {
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new Error('Connection terminated due to connection timeout (onConnect)')),
-            Math.max(0, budget),
+            Math.min(Math.max(0, budget), 2 ** 31 - 1),
           );
         }),
       ]);
@@ -119,10 +131,15 @@ export class ConnectionFactory {
   #onClientError(client: pg.Client, id: number, err: Error): void {
     const info = this.#info.get(client);
     if (info) info.brokenBy ??= err;
-    this.#log.warn(
-      { event: LogEvent.connError, connectionId: id, err },
-      'connection error; it will be removed',
-    );
+    // pg reports a terminated backend twice (the server's message, then the socket's end): warn once.
+    const level = this.#reported.has(client) ? 'debug' : 'warn';
+    this.#reported.add(client);
+    if (this.#log.isLevelEnabled(level)) {
+      this.#log[level](
+        { event: LogEvent.connError, connectionId: id, err },
+        'connection error; it will be removed',
+      );
+    }
   }
 
   /** Marks a client broken when a query failed because the connection is gone. */
@@ -134,15 +151,18 @@ export class ConnectionFactory {
 
   /**
    * Closes a connection for good. A query still running is cancelled first, so the backend does not go on
-   * working for nobody. Never rejects.
+   * working for nobody. `scope`: the lease it is taken from, if any, for the line's `scopeId`. Never rejects.
    */
-  async destroy(client: pg.Client, reason: string): Promise<void> {
+  async destroy(client: pg.Client, reason: string, scope?: { readonly id: string }): Promise<void> {
     const info = this.#info.get(client);
     const running = (info?.inflight ?? 0) > 0;
     this.#destroyed++;
-    const level = reason === 'broken' || reason === 'reset failed' ? 'warn' : 'debug';
+    const level = UNSAFE_REASONS.has(reason) ? 'warn' : 'debug';
     if (this.#log.isLevelEnabled(level)) {
-      this.#log[level]({ event: LogEvent.destroy, connectionId: info?.id, reason }, 'connection destroyed');
+      this.#log[level](
+        { event: LogEvent.destroy, connectionId: info?.id, scopeId: scope?.id, reason },
+        'connection destroyed',
+      );
     }
     // pg's end() waits for pipelined queries to finish: leave pipeline mode so a running query is dropped.
     (client as { pipeline: boolean }).pipeline = false;
@@ -154,7 +174,8 @@ export class ConnectionFactory {
 
   /** Aborts connection attempts still in progress (pool closing). */
   abortConnecting(): void {
-    for (const client of this.#connecting) {
+    for (const [client, abort] of this.#connecting) {
+      abort(new Error('Connection terminated: the pool is closing'));
       client.end().catch(() => {
         // Aborting an attempt; its own connect() call reports the failure.
       });

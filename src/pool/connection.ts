@@ -52,6 +52,11 @@ export class PoolConnection {
     return this.lease.end();
   }
 
+  /** @internal Gives the connection back for destruction (a `pg.Pool`-style `release(err)`). */
+  discard(): Promise<void> {
+    return this.lease.revoke('released with an error');
+  }
+
   /** `await using`: the same as {@link release}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.lease.end();

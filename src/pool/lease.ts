@@ -20,15 +20,14 @@ let nextLeaseId = 0;
  * path the scope takes; after that the lease forgets nothing but refuses every use with `ScopeClosedError`.
  */
 export class Lease {
-  /** Short id for log lines (`scopeId`). */
-  readonly id: string;
+  readonly #seq = ++nextLeaseId;
   readonly #owner: LeaseOwner;
   readonly #client: pg.Client;
   /** The pool's record of the connection. */
   readonly info: ClientInfo;
   /** `performance.now()` when the scope got the connection. */
   readonly acquiredAt: number;
-  /** Where the connection was acquired (captured only when leak detection or nested-acquire warnings need it). */
+  /** Where the connection was acquired (captured only when leak detection is on). */
   readonly acquiredStack: Error | undefined;
   #state: LeaseState = 'leased';
   #ending: Promise<void> | undefined;
@@ -38,12 +37,16 @@ export class Lease {
   leaked = false;
 
   constructor(owner: LeaseOwner, client: pg.Client, info: ClientInfo, acquiredStack: Error | undefined) {
-    this.id = `c${(++nextLeaseId).toString(36)}`;
     this.#owner = owner;
     this.#client = client;
     this.info = info;
     this.acquiredAt = performance.now();
     this.acquiredStack = acquiredStack;
+  }
+
+  /** Short id for log lines (`scopeId`), built when first asked for: a scope that logs nothing builds no string. */
+  get id(): string {
+    return `c${this.#seq.toString(36)}`;
   }
 
   get state(): LeaseState {
@@ -56,6 +59,22 @@ export class Lease {
    */
   beforeClientAccess: (() => void) | undefined;
   #pipelined = false;
+  /**
+   * Set when the scope knows the server has ended the transaction (a refused COMMIT), although pg's status
+   * still reads 'T': pg settles a failed query before the server's ReadyForQuery updates the status.
+   */
+  #transactionEnded = false;
+
+  /** Tells the pool the server ended the transaction, whatever pg's status says until its next message. */
+  transactionEndedByServer(): void {
+    this.#transactionEnded = true;
+  }
+
+  /** The server's transaction status as far as the scope knows it. */
+  transactionStatus(): string | null {
+    const status = this.#client.getTransactionStatus();
+    return this.#transactionEnded && status === 'T' ? 'I' : status;
+  }
 
   /** The client, while leased. Throws `ScopeClosedError` after the scope ended. */
   client(what = 'use the connection'): pg.Client {
@@ -105,6 +124,7 @@ export class Lease {
     }
     const info = this.info;
     const client = this.#client;
+    this.#transactionEnded = false;
     info.inflight++;
     const promise = (
       values === undefined ? client.query<R>(config) : client.query<R>(config, values)

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { inspect } from 'node:util';
 import { createPool as createGenericPool, type Pool as GenericPool } from 'generic-pool';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -12,7 +13,7 @@ import {
   type PoolStats,
 } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
-import { createPoolLogger } from '../logging/logger.js';
+import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
 import { isTransientConnectError } from './connect-errors.js';
 import { ConnectGate } from './connect-gate.js';
@@ -87,19 +88,21 @@ export class PoolCore implements LeaseOwner {
   #closing: Promise<void> | undefined;
   #closed = false;
   readonly #captureStacks: boolean;
-  /** Why the pool destroys a connection, for the store's destroy hook to log. */
-  readonly #destroyReasons = new WeakMap<pg.Client, string>();
+  /** The pool's name in log lines (`application_name` or 'pg-scope'). */
+  readonly #name: string;
+  /** Why the pool destroys a connection (and for which scope), for the store's destroy hook to log. */
+  readonly #destroyReasons = new WeakMap<pg.Client, { reason: string; lease: Lease | undefined }>();
 
   constructor(settings: PoolSettings) {
     this.settings = settings;
     const cc = settings.clientConfig;
     const redactor = new Redactor([cc.password as string | undefined, cc.connectionString]);
-    const name = cc.application_name ?? 'pg-scope';
-    this.log = createPoolLogger(settings.logger, name, redactor);
+    this.#name = poolName(cc);
+    this.log = createPoolLogger(settings.logger, this.#name, redactor);
     this.#factory = new ConnectionFactory(settings, this.log);
-    this.#captureStacks =
-      settings.leakDetectionMillis > 0 ||
-      (settings.nestedAcquire === 'warn' && this.log.isLevelEnabled('warn'));
+    // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
+    // connection, captures one for every acquire.
+    this.#captureStacks = settings.leakDetectionMillis > 0;
     const idle = settings.idleTimeoutMillis;
     this.#store = createGenericPool<pg.Client>(
       {
@@ -112,13 +115,17 @@ export class PoolCore implements LeaseOwner {
           if (this.#store.size + this.#connecting > settings.max) return Promise.reject(NO_ROOM);
           return this.#factory.connect();
         },
-        destroy: (client) => this.#factory.destroy(client, this.#destroyReasons.get(client) ?? 'idle'),
+        destroy: (client) => {
+          const why = this.#destroyReasons.get(client);
+          return this.#factory.destroy(client, why?.reason ?? this.#evictionReason(client), why?.lease);
+        },
       },
       {
         max: settings.max,
         min: settings.min,
         fifo: false,
-        autostart: true,
+        // Started below: with `min` > 0 starting calls create() at once, which needs `this.#store` assigned.
+        autostart: false,
         idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
         softIdleTimeoutMillis: idle === Number.POSITIVE_INFINITY ? -1 : idle,
         evictionRunIntervalMillis:
@@ -129,6 +136,7 @@ export class PoolCore implements LeaseOwner {
     this.#store.on('factoryCreateError', (err) => {
       if (err !== NO_ROOM) this.#connectFailed(err);
     });
+    void this.#store.start();
   }
 
   /** Counters and totals, a snapshot. */
@@ -178,15 +186,17 @@ export class PoolCore implements LeaseOwner {
    * @internal Lends a connection: from the idle list, newly opened, or after waiting in FIFO order.
    * Rejects with PoolExhaustedError, ConnectError, PoolClosedError, NestedAcquireError or `signal.reason`.
    */
-  async lease(options?: AcquireOptions): Promise<Lease> {
+  async lease(options?: AcquireOptions, checkNested = true): Promise<Lease> {
     if (this.#closing) throw new PoolClosedError();
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
     const stack = this.#captureStacks ? new Error('connection acquired here') : undefined;
-    if (this.settings.nestedAcquire !== 'allow') this.#checkNested(stack);
+    if (checkNested && this.settings.nestedAcquire !== 'allow') this.#checkNested(stack);
     const started = performance.now();
-    // Fast path: nobody waits and a connection is idle.
-    while (this.#waiters.size === 0 && this.#store.available > 0) {
+    // Fast path: nobody waits and a connection is idle. An idle connection the store already owes to one of
+    // its own pending acquires (a job's handoff) is not free: taking it would leave a store acquire pending
+    // with nothing to hand over, and the store would loop on create() (NO_ROOM) without end.
+    while (this.#waiters.size === 0 && this.#store.available > this.#store.pending) {
       const lease = await this.#fromStore(stack);
       if (lease) return this.#lent(lease, started);
     }
@@ -201,12 +211,17 @@ export class PoolCore implements LeaseOwner {
 
   #checkNested(stack: Error | undefined): void {
     const frame = findFrame(this);
-    if (!frame) return;
+    if (!frame || (frame.holdsConnection && !frame.holdsConnection())) return;
     if (this.settings.nestedAcquire === 'error') throw new NestedAcquireError();
+    if (!this.log.isLevelEnabled('warn')) return;
+    // The inner acquirer's stack (taken now, when not already taken for leak detection) and the outer scope's
+    // id, which leads to its own lines; its stack too when leak detection captured it.
+    const outer = (frame.handle as { scopeId?: unknown }).scopeId;
     this.log.warn(
       {
         event: LogEvent.nestedAcquire,
-        stack: stack?.stack,
+        scopeId: typeof outer === 'string' ? outer : undefined,
+        stack: (stack ?? new Error('nested acquire here')).stack,
         outerStack: frame.acquiredAt?.stack,
       },
       'nested acquire: this code already holds a connection of the same pool; a full pool can deadlock',
@@ -237,22 +252,27 @@ export class PoolCore implements LeaseOwner {
     this.#leases.add(lease);
     this.totals.acquired++;
     const waited = lease.acquiredAt - started;
-    if (waited >= this.settings.slowAcquireMillis) {
-      this.log.warn(
-        { event: LogEvent.slowAcquire, scopeId: lease.id, waitMillis: Math.round(waited) },
+    const log = this.log;
+    if (log.isLevelEnabled('debug')) {
+      log.debug({ event: LogEvent.acquire, scopeId: lease.id, waitMillis: Math.round(waited) }, 'acquired');
+    }
+    if (waited >= this.settings.slowAcquireMillis && log.isLevelEnabled('warn')) {
+      log.warn(
+        {
+          event: LogEvent.slowAcquire,
+          scopeId: lease.id,
+          waitMillis: Math.round(waited),
+          stats: this.stats(),
+        },
         'slow acquire',
-      );
-    } else if (this.log.isLevelEnabled('debug')) {
-      this.log.debug(
-        { event: LogEvent.acquire, scopeId: lease.id, waitMillis: Math.round(waited) },
-        'acquired',
       );
     }
     const leakMillis = this.settings.leakDetectionMillis;
     if (leakMillis > 0) {
       lease.leakTimer = setTimeout(() => {
+        if (!log.isLevelEnabled('warn')) return;
         lease.leaked = true;
-        this.log.warn(
+        log.warn(
           {
             event: LogEvent.leak,
             scopeId: lease.id,
@@ -289,7 +309,8 @@ export class PoolCore implements LeaseOwner {
       // With timeout 0 a caller never waits for a borrowed connection, only for one being opened for it.
       const limit = timeoutMillis === 0 ? s.connectTimeoutMillis : timeoutMillis;
       if (limit !== Number.POSITIVE_INFINITY) {
-        waiter.timer = setTimeout(() => this.#expire(waiter), limit);
+        // setTimeout fires after 1 ms for delays above 2^31 - 1 ms (about 24.8 days): cap it there instead.
+        waiter.timer = setTimeout(() => this.#expire(waiter), Math.min(limit, 2 ** 31 - 1));
       }
       if (signal) {
         waiter.onAbort = () => this.#leave(waiter, signal.reason);
@@ -331,10 +352,12 @@ export class PoolCore implements LeaseOwner {
       performance.now() - started,
       withCause ? this.#gate.lastFailure : undefined,
     );
-    this.log.warn(
-      { event: LogEvent.exhausted, reason, stats: err.stats, waitMillis: Math.round(err.waitedMillis) },
-      err.message,
-    );
+    if (this.log.isLevelEnabled('warn')) {
+      this.log.warn(
+        { event: LogEvent.exhausted, reason, stats: err.stats, waitMillis: Math.round(err.waitedMillis) },
+        err.message,
+      );
+    }
     return err;
   }
 
@@ -389,7 +412,8 @@ export class PoolCore implements LeaseOwner {
     if (this.#closing) return;
     let uncovered = this.#waiters.size - this.#inboundIdle - this.#connecting;
     const store = this.#store;
-    while (uncovered > 0 && store.available > 0) {
+    // Only connections not already owed to a pending store acquire (see the fast path in lease()).
+    while (uncovered > 0 && store.available > store.pending) {
       uncovered--;
       this.#inboundIdle++;
       store.acquire().then(
@@ -476,6 +500,7 @@ export class PoolCore implements LeaseOwner {
   #connectFailed(err: unknown): void {
     const permanent = !isTransientConnectError(err);
     this.#gate.failed(err, permanent);
+    if (!this.log.isLevelEnabled('warn')) return;
     this.log.warn(
       {
         event: LogEvent.connectError,
@@ -507,7 +532,7 @@ export class PoolCore implements LeaseOwner {
       if (reason === undefined) reason = await this.#reset(lease);
     } finally {
       this.#leases.delete(lease);
-      if (lease.leaked) {
+      if (lease.leaked && this.log.isLevelEnabled('info')) {
         this.log.info(
           {
             event: LogEvent.leakEnded,
@@ -528,7 +553,7 @@ export class PoolCore implements LeaseOwner {
         );
       }
       if (reason === undefined && info.brokenBy === undefined && !this.#closing) this.#storeRelease(client);
-      else this.#storeDestroy(client, reason ?? (this.#closing ? 'pool closed' : 'broken'));
+      else this.#storeDestroy(client, reason ?? (this.#closing ? 'pool closed' : 'broken'), lease);
     }
   }
 
@@ -539,24 +564,26 @@ export class PoolCore implements LeaseOwner {
     if (info.inflight > 0) return 'query still running';
     if (performance.now() >= info.expiresAt) return 'expired';
     const client = lease.rawClient;
-    const status = client.getTransactionStatus();
+    const status = lease.transactionStatus();
     try {
-      if (status !== 'I') {
+      if (status !== 'I' && this.log.isLevelEnabled('warn')) {
         this.log.warn(
           { event: LogEvent.reset, scopeId: lease.id, transactionStatus: status },
           'connection returned inside a transaction; rolling back',
         );
-        await client.query('ROLLBACK');
       }
+      if (status !== 'I') await client.query('ROLLBACK');
       if (this.settings.resetOnRelease === 'discard') await client.query('DISCARD ALL');
     } catch (err) {
-      this.log.warn(
-        { event: LogEvent.reset, scopeId: lease.id, err },
-        'reset failed; destroying the connection',
-      );
+      if (this.log.isLevelEnabled('warn')) {
+        this.log.warn(
+          { event: LogEvent.reset, scopeId: lease.id, err },
+          'reset failed; destroying the connection',
+        );
+      }
       return 'reset failed';
     }
-    if (client.getTransactionStatus() !== 'I') return 'reset failed';
+    if (lease.transactionStatus() !== 'I') return 'reset failed';
     return undefined;
   }
 
@@ -569,8 +596,8 @@ export class PoolCore implements LeaseOwner {
     );
   }
 
-  #storeDestroy(client: pg.Client, reason: string): void {
-    this.#destroyReasons.set(client, reason);
+  #storeDestroy(client: pg.Client, reason: string, lease?: Lease): void {
+    this.#destroyReasons.set(client, { reason, lease });
     this.#store.destroy(client).then(
       () => this.#dispatch(),
       () => {
@@ -579,16 +606,32 @@ export class PoolCore implements LeaseOwner {
     );
   }
 
+  /** Why the store closes a connection the pool did not ask it to close (idle eviction, clear at close). */
+  #evictionReason(client: pg.Client): string {
+    if (this.#closing) return 'pool closed';
+    return this.#factory.info(client)?.brokenBy !== undefined ? 'broken' : 'idle';
+  }
+
   /** @internal LeaseOwner. */
   noteQueryError(client: pg.Client, err: unknown): void {
     this.#factory.noteQueryError(client, err);
   }
 
-  /** @internal Runs `fn` with the frame that marks this pool's scope in the async context. */
-  inFrame<T>(lease: Lease, handle: object, fn: () => T): T {
-    if (this.settings.nestedAcquire === 'allow') return fn();
+  /**
+   * @internal Runs `fn` inside a frame that marks this pool's scope in the async context (nested-acquire
+   * detection, `pool.current()`, ambient queries). `isOpen`: whether the scope still holds its connection.
+   */
+  inFrame<T>(
+    handle: object,
+    isOpen: () => boolean,
+    acquiredAt: Error | undefined,
+    fn: () => T,
+    holdsConnection?: () => boolean,
+  ): T {
     return runInFrame(
-      { pool: this, handle, isOpen: () => lease.state === 'leased', acquiredAt: lease.acquiredStack },
+      holdsConnection
+        ? { pool: this, handle, isOpen, acquiredAt, holdsConnection }
+        : { pool: this, handle, isOpen, acquiredAt },
       fn,
     );
   }
@@ -608,7 +651,9 @@ export class PoolCore implements LeaseOwner {
   }
 
   async #close(timeoutMillis: number): Promise<void> {
-    this.log.debug({ event: LogEvent.close, stats: this.stats() }, 'closing pool');
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug({ event: LogEvent.close, stats: this.stats() }, 'closing pool');
+    }
     this.#rejectAllWaiters(() => new PoolClosedError());
     this.#stopping.abort();
     this.#factory.abortConnecting();
@@ -623,5 +668,10 @@ export class PoolCore implements LeaseOwner {
     await this.#store.drain();
     await this.#store.clear();
     this.#closed = true;
+  }
+
+  /** `util.inspect` shows the pool's name and counters, never its settings: they hold the password. */
+  [inspect.custom](): string {
+    return `PoolCore ${inspect({ name: this.#name, stats: this.stats() })}`;
   }
 }

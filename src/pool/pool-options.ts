@@ -288,8 +288,9 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     if (!(POOL_KEYS as readonly string[]).includes(key)) clientConfig[key] = value;
   }
   // pg treats 0 as "no connect timeout"; Infinity is our explicit spelling of that.
+  // pg sets a timer with it, and timers fire after 1 ms for delays above 2^31 - 1 ms: cap it there.
   clientConfig.connectionTimeoutMillis =
-    connectTimeoutMillis === Number.POSITIVE_INFINITY ? 0 : connectTimeoutMillis;
+    connectTimeoutMillis === Number.POSITIVE_INFINITY ? 0 : Math.min(connectTimeoutMillis, 2 ** 31 - 1);
   if (statementTimeoutMillis !== undefined) clientConfig.statement_timeout = statementTimeoutMillis;
   if (input.pipeline !== undefined) {
     throw new ConfigError('pipeline', 'is managed by pg-scope per transaction scope; remove it');

@@ -46,7 +46,12 @@ export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposa
     const lease = await core.lease(maybeOptions);
     const conn = this.makeConnection(lease);
     try {
-      return await core.inFrame(lease, conn, () => fnOrOptions(conn));
+      return await core.inFrame(
+        conn,
+        () => lease.state === 'leased',
+        lease.acquiredStack,
+        () => fnOrOptions(conn),
+      );
     } finally {
       await lease.end();
     }

@@ -11,8 +11,10 @@ export interface ScopeFrame {
   readonly pool: object;
   /** The handle the callback received (a Connection or a Transaction). */
   readonly handle: object;
-  /** True while the scope still holds its connection. */
+  /** True while the scope can still be used (its connection is held, or, for a lazy scope, can be opened). */
   readonly isOpen: () => boolean;
+  /** True while the scope holds a connection (default: `isOpen`); a lazy scope holds none until first use. */
+  readonly holdsConnection?: () => boolean;
   /** Where the scope's connection was acquired, when stacks are captured. */
   readonly acquiredAt: Error | undefined;
   readonly parent: ScopeFrame | undefined;

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TransactionRolledBackError } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
 import type { Lease } from '../pool/lease.js';
@@ -18,6 +19,8 @@ export async function openTransaction(
   source: LeaseSource,
   settings: TxSettings,
 ): Promise<Transaction> {
+  // An already aborted signal: reject at once, before any connection is used (on `conn.transaction` too).
+  settings.signal?.throwIfAborted();
   const lease = source.kind === 'pool' ? await source.acquire(settings.timeoutMillis) : source.lease;
   const tx = new Transaction(core, lease, source.kind === 'pool', settings);
   tx.watch(settings.timeoutMillis);
@@ -38,6 +41,8 @@ export async function runTransaction<T>(
     settings.timeoutMillis === undefined ? undefined : performance.now() + settings.timeoutMillis;
   const remaining = () => (deadline === undefined ? undefined : Math.max(1, deadline - performance.now()));
   const retry = settings.retry;
+  // An already aborted signal: reject at once, without running the callback (on `conn.transaction` too).
+  settings.signal?.throwIfAborted();
   for (let attempt = 1; ; attempt++) {
     const lease = source.kind === 'pool' ? await source.acquire(remaining()) : source.lease;
     const tx = new Transaction(core, lease, source.kind === 'pool', settings);
@@ -51,16 +56,22 @@ export async function runTransaction<T>(
       if (source.kind === 'connection' && (isConnectionLoss(err) || lease.state !== 'leased')) throw err;
       const delayMillis = retryDelayMillis(attempt, retry);
       if (deadline !== undefined && performance.now() + delayMillis >= deadline) throw err;
-      core.log.info(
-        {
-          event: LogEvent.txRetry,
-          txId: tx.id,
-          attempt,
-          sqlstate: (err as { code?: unknown }).code,
-          delayMillis,
-        },
-        'retrying transaction',
-      );
+      if (core.log.isLevelEnabled('info')) {
+        // A swallowed failure reaches here as TransactionRolledBackError: its cause holds the SQLSTATE.
+        const failure = err instanceof TransactionRolledBackError ? err.cause : err;
+        core.log.info(
+          {
+            event: LogEvent.txRetry,
+            txId: tx.id,
+            scopeId: lease.id,
+            attempt,
+            sqlstate: (failure as { code?: unknown } | null)?.code,
+            delayMillis,
+            err,
+          },
+          'retrying transaction',
+        );
+      }
       await sleep(delayMillis, undefined, settings.signal ? { signal: settings.signal } : undefined).catch(
         () => {
           throw settings.signal?.reason ?? err;

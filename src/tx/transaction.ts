@@ -27,8 +27,8 @@ let nextTxId = 0;
  * deadline or abort, with that error) and sends nothing.
  */
 export class Transaction implements AsyncDisposable {
-  /** Short id for log lines (`txId`). */
-  readonly id: string;
+  /** A top-level transaction's number (its `txId` is built from it only when a line needs it). */
+  readonly #seq: number;
   readonly #core: PoolCore;
   readonly #lease: Lease;
   readonly #ownsLease: boolean;
@@ -39,6 +39,8 @@ export class Transaction implements AsyncDisposable {
   #state: TransactionState = 'active';
   #begun: boolean;
   #firstError: unknown;
+  /** Set when a scope that joined this transaction failed: COMMIT must not happen. */
+  #rollbackOnly: unknown;
   #abortError: unknown;
   #aborting: Promise<void> | undefined;
   #rejectAborted: ((err: unknown) => void) | undefined;
@@ -54,9 +56,22 @@ export class Transaction implements AsyncDisposable {
     this.#settings = settings;
     this.#parent = parent;
     this.#depth = parent ? parent.#depth + 1 : 0;
-    this.id = parent ? `${parent.id}.${this.#depth}` : `t${(++nextTxId).toString(36)}`;
+    this.#seq = parent ? 0 : ++nextTxId;
     this.#begun = parent !== undefined;
     if (!parent) lease.beforeClientAccess = () => this.#ensureBegun(false);
+  }
+
+  /**
+   * Short id for log lines (`txId`): `t1`, and for its savepoints `t1.1`, `t1.2`. Built when first asked for,
+   * so a transaction that logs nothing builds no string.
+   */
+  get id(): string {
+    return this.#parent ? `${this.#parent.id}.${this.#depth}` : `t${this.#seq.toString(36)}`;
+  }
+
+  /** Short id of the acquire scope (the connection) this transaction runs on, as in log lines (`scopeId`). */
+  get scopeId(): string {
+    return this.#lease.id;
   }
 
   /** `'active'`, `'committed'`, `'rolledBack'` or `'failed'` (the outcome is an error: see the rejection). */
@@ -204,10 +219,15 @@ export class Transaction implements AsyncDisposable {
       // Nothing was sent: there is nothing to commit.
       this.#state = 'committed';
       core.totals.commits++;
+      this.#logCommit();
       return this.#finish(undefined);
     }
     const lease = this.#lease;
     const client = lease.rawClient;
+    if (this.#rollbackOnly !== undefined) {
+      await this.#rollback('joined scope failed', this.#rollbackOnly);
+      throw new TransactionRolledBackError(this.#rollbackOnly);
+    }
     if (client.getTransactionStatus() === 'E' && lease.info.inflight === 0) {
       await this.#rollback('error');
       throw new TransactionRolledBackError(this.#firstError);
@@ -216,6 +236,7 @@ export class Transaction implements AsyncDisposable {
       // The connection died before COMMIT was sent: the server rolled the transaction back.
       this.#state = 'failed';
       core.totals.rollbacks++;
+      this.#logRollback('connection lost', lease.info.brokenBy);
       await this.#finish('broken');
       throw lease.info.brokenBy;
     }
@@ -229,8 +250,10 @@ export class Transaction implements AsyncDisposable {
         throw new CommitUnknownError(err);
       }
       core.totals.rollbacks++;
-      await this.#finish(isConnectionLoss(err) ? 'broken' : undefined);
       this.#logRollback('commit failed', err);
+      // The server answered the COMMIT with an error: the transaction is over (rolled back).
+      if (!isConnectionLoss(err)) lease.transactionEndedByServer();
+      await this.#finish(isConnectionLoss(err) ? 'broken' : undefined);
       throw err;
     }
     if (result.command === 'ROLLBACK') {
@@ -242,17 +265,7 @@ export class Transaction implements AsyncDisposable {
     }
     this.#state = 'committed';
     core.totals.commits++;
-    const log = core.log;
-    if (log.isLevelEnabled('debug')) {
-      log.debug(
-        {
-          event: LogEvent.txCommit,
-          txId: this.id,
-          durationMillis: Math.round(performance.now() - this.#startedAt),
-        },
-        'transaction committed',
-      );
-    }
+    this.#logCommit();
     await this.#finish(undefined);
   }
 
@@ -265,11 +278,32 @@ export class Transaction implements AsyncDisposable {
     try {
       await lease.query(`RELEASE SAVEPOINT ${this.#savepointName()}`);
     } catch (err) {
+      if ((err as { code?: unknown } | null)?.code === '25P02' && this.#firstError !== undefined) {
+        // pg rejects a failed statement on the server's ErrorResponse, before the ReadyForQuery that reports
+        // the aborted state, so the status check above can miss it: roll back to the savepoint instead.
+        await this.#rollback('error', this.#firstError);
+        throw new TransactionRolledBackError(this.#firstError);
+      }
       this.#state = 'failed';
       if (this.#parent) this.#parent.#recordError(err);
       throw err;
     }
     this.#state = 'committed';
+  }
+
+  /**
+   * @internal Runs `fn` as part of this transaction (propagation `'required'`): no BEGIN or COMMIT of its own.
+   * If `fn` throws, the transaction is marked rollback-only: its COMMIT rolls back and rejects with
+   * `TransactionRolledBackError` (cause = that error), even if the enclosing code caught the error.
+   */
+  async join<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T> {
+    this.#guard('join the transaction');
+    try {
+      return await fn(this);
+    } catch (err) {
+      this.#root().#rollbackOnly ??= err;
+      throw err;
+    }
   }
 
   /** Rolls back (a savepoint: rolls back to it). Rejects with `ScopeClosedError` when already ended. */
@@ -302,8 +336,9 @@ export class Transaction implements AsyncDisposable {
     if (!this.#begun || lease.state !== 'leased') return this.#finish(undefined);
     if (lease.info.inflight > 0 || lease.info.brokenBy !== undefined) {
       // A statement is still running (the callback did not await it) or the connection is gone: never reuse.
-      if (!this.#ownsLease) await lease.revoke('scope ended abnormally');
-      return this.#finish('scope ended abnormally');
+      const why = lease.info.brokenBy !== undefined ? 'broken' : 'query still running';
+      if (!this.#ownsLease) await lease.revoke(why);
+      return this.#finish(why);
     }
     try {
       if (this.#parent) {
@@ -315,10 +350,13 @@ export class Transaction implements AsyncDisposable {
       }
     } catch (err) {
       this.#state = 'failed';
-      this.#core.log.error(
-        { event: LogEvent.txRollbackFailed, txId: this.id, err },
-        'ROLLBACK failed; destroying the connection',
-      );
+      const log = this.#core.log;
+      if (log.isLevelEnabled('error')) {
+        log.error(
+          { event: LogEvent.txRollbackFailed, txId: this.id, scopeId: lease.id, err },
+          'ROLLBACK failed; destroying the connection',
+        );
+      }
       if (
         cause !== null &&
         typeof cause === 'object' &&
@@ -336,7 +374,25 @@ export class Transaction implements AsyncDisposable {
   #logRollback(reason: string, err: unknown): void {
     const log = this.#core.log;
     if (log.isLevelEnabled('debug')) {
-      log.debug({ event: LogEvent.txRollback, txId: this.id, reason, err }, 'transaction rolled back');
+      log.debug(
+        { event: LogEvent.txRollback, txId: this.id, scopeId: this.#lease.id, reason, err },
+        'transaction rolled back',
+      );
+    }
+  }
+
+  #logCommit(): void {
+    const log = this.#core.log;
+    if (log.isLevelEnabled('debug')) {
+      log.debug(
+        {
+          event: LogEvent.txCommit,
+          txId: this.id,
+          scopeId: this.#lease.id,
+          durationMillis: Math.round(performance.now() - this.#startedAt),
+        },
+        'transaction committed',
+      );
     }
   }
 
@@ -364,8 +420,10 @@ export class Transaction implements AsyncDisposable {
     this.#aborting = (async () => {
       const lease = this.#lease;
       if (lease.info.inflight > 0 && lease.state === 'leased') {
-        await sendCancelRequest(lease.rawClient);
+        // The grace runs from now, alongside the cancel request: a cancel sent into a dead network (it takes its
+        // own socket, which a partition swallows too) would otherwise add its whole timeout to every deadline.
         const until = performance.now() + CANCEL_GRACE_MILLIS;
+        void sendCancelRequest(lease.rawClient);
         while (lease.info.inflight > 0 && performance.now() < until)
           await new Promise((r) => setTimeout(r, 5));
       }
@@ -381,7 +439,13 @@ export class Transaction implements AsyncDisposable {
   async run<T>(fn: (tx: Transaction) => Promise<T> | T, aborted?: Promise<never>): Promise<T> {
     let value: T;
     try {
-      const pending = this.#core.inFrame(this.#lease, this, () => fn(this));
+      const lease = this.#lease;
+      const pending = this.#core.inFrame(
+        this,
+        () => this.#state === 'active' && lease.state === 'leased',
+        lease.acquiredStack,
+        () => fn(this),
+      );
       if (aborted && pending instanceof Promise) {
         pending.catch(() => {
           // The deadline won the race; the callback's late error is superseded by the abort's.

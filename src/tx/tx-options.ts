@@ -32,7 +32,17 @@ export interface TransactionOptions {
    * BEGIN (in the same round trip) and gone at COMMIT/ROLLBACK.
    */
   settings?: Record<string, string>;
+  /**
+   * Callback form of `pool.transaction()` called inside another scope of the same pool (an ambient scope):
+   * `'required'` (default) joins the current transaction; `'nested'` opens a savepoint in it; `'requiresNew'`
+   * opens a separate transaction on a second connection (it counts against `max`).
+   */
+  propagation?: Propagation;
 }
+
+/** What `propagation` accepts. */
+export const PROPAGATIONS = ['required', 'nested', 'requiresNew'] as const;
+export type Propagation = (typeof PROPAGATIONS)[number];
 
 /** Validated transaction options, frozen. */
 export interface TxSettings {
@@ -48,9 +58,19 @@ export interface TxSettings {
   readonly begin: string;
   /** The set_config statement for `settings`, or undefined. */
   readonly settingsSql: string | undefined;
+  readonly propagation: Propagation;
 }
 
-const OPTION_KEYS = ['isolation', 'readOnly', 'deferrable', 'timeoutMillis', 'signal', 'retry', 'settings'];
+const OPTION_KEYS = [
+  'isolation',
+  'readOnly',
+  'deferrable',
+  'timeoutMillis',
+  'signal',
+  'retry',
+  'settings',
+  'propagation',
+];
 const RETRY_KEYS = ['maxAttempts', 'baseDelayMillis', 'maxDelayMillis'];
 /** A PostgreSQL setting name: identifier parts joined by '.'. */
 const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*$/;
@@ -83,6 +103,7 @@ const EMPTY: TxSettings = Object.freeze({
   settingParams: Object.freeze([]),
   begin: 'BEGIN',
   settingsSql: undefined,
+  propagation: 'required',
 });
 
 /**
@@ -120,6 +141,16 @@ export function normalizeTxOptions(
     throw new ConfigError('signal', `expected an AbortSignal, got ${describeValue(o.signal)}`);
   }
   const retry = o.retry === undefined ? undefined : normalizeRetry(o.retry, form);
+  let propagation: Propagation = 'required';
+  if (o.propagation !== undefined) {
+    if (typeof o.propagation !== 'string' || !(PROPAGATIONS as readonly string[]).includes(o.propagation)) {
+      throw new ConfigError(
+        'propagation',
+        `expected one of ${PROPAGATIONS.map((p) => `'${p}'`).join(', ')}, got ${describeValue(o.propagation)}`,
+      );
+    }
+    propagation = o.propagation as Propagation;
+  }
   const settingParams: string[] = [];
   if (o.settings !== undefined) {
     if (typeof o.settings !== 'object' || o.settings === null || Array.isArray(o.settings)) {
@@ -158,6 +189,7 @@ export function normalizeTxOptions(
     settingParams: Object.freeze(settingParams),
     begin,
     settingsSql,
+    propagation,
   });
 }
 
