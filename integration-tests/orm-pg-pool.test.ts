@@ -111,7 +111,7 @@ describe('pool.pgPool(): Kysely and Drizzle on the bounded pool', () => {
       expect((seen.rows[0] as { n: number }).n).toBe(1);
       const pidOrm = await orm.execute(dsql`select pg_backend_pid() as pid`);
       const pidTx = await tx.query('select pg_backend_pid() as pid');
-      expect((pidOrm.rows[0] as { pid: number }).pid).toBe(pidTx.rows[0].pid);
+      expect((pidOrm.rows[0] as { pid: number }).pid).toBe(pidTx.rows[0]?.pid);
     });
     expect(await ids()).toEqual([40]);
   });
