@@ -76,8 +76,11 @@ export type PoolExhaustedReason = 'no-wait' | 'timeout' | 'queue-full';
  */
 export class PoolExhaustedError extends PgScopeError {
   readonly code = 'POOL_EXHAUSTED';
+  /** `'no-wait'`, `'timeout'` or `'queue-full'`: see the pool-exhaustion table in the README. */
   readonly reason: PoolExhaustedReason;
+  /** The pool's counters when the acquire failed. */
   readonly stats: PoolStats;
+  /** How long the caller waited before this error, in milliseconds (0 for `'no-wait'` and `'queue-full'`). */
   readonly waitedMillis: number;
 
   constructor(reason: PoolExhaustedReason, stats: PoolStats, waitedMillis: number, cause?: unknown) {
@@ -147,6 +150,7 @@ export class CommitUnknownError extends PgScopeError {
 /** The transaction's `timeoutMillis` deadline passed: the running query was cancelled and the work rolled back. */
 export class TransactionTimeoutError extends PgScopeError {
   readonly code = 'TX_TIMEOUT';
+  /** The deadline that passed (the transaction's `timeoutMillis`). */
   readonly timeoutMillis: number;
   constructor(timeoutMillis: number) {
     super(`transaction timed out after ${timeoutMillis} ms and was rolled back`);

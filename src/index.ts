@@ -17,11 +17,25 @@ export {
   TransactionRolledBackError,
   TransactionTimeoutError,
 } from './errors.js';
-export { LogEvent, type LogEventName } from './logging/events.js';
+export { type DestroyReason, LogEvent, type LogEventName } from './logging/events.js';
 export type { AcquireOptions, CloseOptions } from './pool/pool.js';
-export type { NestedAcquireMode, OnConnect, PoolConfig, ResetMode } from './pool/pool-options.js';
+export {
+  NESTED_ACQUIRE_MODES,
+  type NestedAcquireMode,
+  type OnConnect,
+  type PoolConfig,
+  RESET_MODES,
+  type ResetMode,
+} from './pool/pool-options.js';
 export { Connection } from './tx/connection.js';
 export { type AmbientScope, createPool, Pool } from './tx/pool.js';
 export { isRetryable } from './tx/retry.js';
 export { Transaction, type TransactionState } from './tx/transaction.js';
-export type { IsolationLevel, Propagation, RetryOptions, TransactionOptions } from './tx/tx-options.js';
+export {
+  ISOLATION_LEVELS,
+  type IsolationLevel,
+  PROPAGATIONS,
+  type Propagation,
+  type RetryOptions,
+  type TransactionOptions,
+} from './tx/tx-options.js';

@@ -7,6 +7,7 @@ export type { RequestTransactionOptions } from './request-transaction.js';
 
 /** Options of the Fastify plugin: the pool, and the request policy. */
 export interface PgScopeFastifyOptions extends RequestTransactionOptions<FastifyRequest> {
+  /** The pg-scope pool whose queries join the request's transaction. */
   pool: Pool;
 }
 

@@ -66,6 +66,7 @@ export const LogEvent = {
   txRollbackFailed: 'tx.rollbackFailed',
 } as const;
 
+/** The value of a log line's `event` field. */
 export type LogEventName = (typeof LogEvent)[keyof typeof LogEvent];
 
 /** Why a connection left the pool for good (`pool.destroy`'s `reason`). */

@@ -410,11 +410,13 @@ export class PoolCore implements LeaseOwner {
   /** Matches waiters with idle connections, and opens new ones while there is room. */
   #dispatch(): void {
     if (this.#closing) return;
-    let uncovered = this.#waiters.size - this.#inboundIdle - this.#connecting;
+    // An idle connection goes to a waiter even while connection jobs run: a job may be sleeping in backoff
+    // (server failing, out of slots) for seconds, and its waiter must not time out beside an idle connection.
+    let unserved = this.#waiters.size - this.#inboundIdle;
     const store = this.#store;
     // Only connections not already owed to a pending store acquire (see the fast path in lease()).
-    while (uncovered > 0 && store.available > store.pending) {
-      uncovered--;
+    while (unserved > 0 && store.available > store.pending) {
+      unserved--;
       this.#inboundIdle++;
       store.acquire().then(
         (client) => {
@@ -427,6 +429,7 @@ export class PoolCore implements LeaseOwner {
         },
       );
     }
+    let uncovered = unserved - this.#connecting;
     while (uncovered > 0 && store.size + this.#connecting < this.settings.max) {
       // While the server is failing, one attempt at a time.
       if (this.#gate.failures > 0 && this.#connecting > 0) break;

@@ -4,10 +4,12 @@ import { ConfigError } from '../errors.js';
 
 /** What `resetOnRelease` accepts. */
 export const RESET_MODES = ['rollback', 'discard'] as const;
+/** What to do to a connection before it goes back to the pool: see `PoolConfig.resetOnRelease`. */
 export type ResetMode = (typeof RESET_MODES)[number];
 
 /** What `nestedAcquire` accepts. */
 export const NESTED_ACQUIRE_MODES = ['warn', 'error', 'allow'] as const;
+/** How to treat an acquire from inside a scope of the same pool: see `PoolConfig.nestedAcquire`. */
 export type NestedAcquireMode = (typeof NESTED_ACQUIRE_MODES)[number];
 
 /** A per-connection setup hook, run once after a server connection opens and before any scope uses it. */

@@ -3,6 +3,7 @@ import { checkMillis, describeValue } from '../pool/pool-options.js';
 
 /** Isolation levels a transaction may ask for. */
 export const ISOLATION_LEVELS = ['read committed', 'repeatable read', 'serializable'] as const;
+/** A transaction isolation level, as PostgreSQL spells it. */
 export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
 
 /** Retry of the callback form on serialization failures, deadlocks and connections lost before COMMIT. */
@@ -17,7 +18,9 @@ export interface RetryOptions {
 
 /** Options of `pool.transaction()` / `conn.transaction()`. */
 export interface TransactionOptions {
+  /** `BEGIN ISOLATION LEVEL …`; default: the server's (`default_transaction_isolation`, normally read committed). */
   isolation?: IsolationLevel;
+  /** `BEGIN … READ ONLY`: writes fail with SQLSTATE 25006. */
   readOnly?: boolean;
   /** Only with `isolation: 'serializable'` and `readOnly: true`. */
   deferrable?: boolean;
@@ -42,6 +45,7 @@ export interface TransactionOptions {
 
 /** What `propagation` accepts. */
 export const PROPAGATIONS = ['required', 'nested', 'requiresNew'] as const;
+/** How a callback `pool.transaction()` inside another scope of the pool relates to it: see `TransactionOptions.propagation`. */
 export type Propagation = (typeof PROPAGATIONS)[number];
 
 /** Validated transaction options, frozen. */
