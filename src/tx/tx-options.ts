@@ -10,7 +10,7 @@ export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
 export interface RetryOptions {
   /** Attempts in all, including the first (>= 1). */
   maxAttempts: number;
-  /** First backoff delay; doubles per attempt, with full jitter. Default 20. */
+  /** First backoff delay; doubles per attempt (capped at `maxDelayMillis`); each delay is random between half and all of that. Default 20. */
   baseDelayMillis?: number;
   /** Cap on one backoff delay. Default 1 000. */
   maxDelayMillis?: number;
