@@ -5,6 +5,9 @@ import { sendCancelRequest } from './cancel-request.js';
 import { isConnectionLoss } from './connect-errors.js';
 import type { PoolSettings } from './pool-options.js';
 
+/** How long closing a connection keeps cancelling a query that is still running before it gives up. */
+const CANCEL_RETRY_MILLIS = 2_000;
+
 /** What the pool knows about each server connection it opened; kept beside the client, not on it. */
 export interface ClientInfo {
   /** A short id for log lines. */
@@ -166,7 +169,16 @@ export class ConnectionFactory {
     }
     // pg's end() waits for pipelined queries to finish: leave pipeline mode so a running query is dropped.
     (client as { pipeline: boolean }).pipeline = false;
-    if (running && info?.brokenBy === undefined) await sendCancelRequest(client);
+    if (info && running && info.brokenBy === undefined) {
+      // A cancel that reaches the backend before it has read the query is ignored (the backend would then run
+      // on after the socket closes), so repeat it until the query has ended, for at most CANCEL_RETRY_MILLIS.
+      const deadline = performance.now() + CANCEL_RETRY_MILLIS;
+      do {
+        await sendCancelRequest(client);
+        if (info.inflight === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      } while (info.inflight > 0 && performance.now() < deadline);
+    }
     await client.end().catch(() => {
       // The connection is being thrown away; a failure to say goodbye cleanly changes nothing.
     });

@@ -252,8 +252,13 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   const maxLifetimeMillis = checkMillis('maxLifetimeMillis', pick('maxLifetimeMillis'), {
     allowInfinity: true,
   });
+  // pg's own name for it is accepted too; an error names the key the caller actually used.
+  const connectKey =
+    input.connectTimeoutMillis === undefined && input.connectionTimeoutMillis !== undefined
+      ? 'connectionTimeoutMillis'
+      : 'connectTimeoutMillis';
   const connectTimeoutMillis = checkMillis(
-    'connectTimeoutMillis',
+    connectKey,
     input.connectTimeoutMillis ?? input.connectionTimeoutMillis ?? DEFAULTS.connectTimeoutMillis,
     { allowInfinity: true },
   );

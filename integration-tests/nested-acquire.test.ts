@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, NestedAcquireError, type Pool, type PoolConfig } from '../src/index.js';
+import { createTestDatabase, type TestDatabase } from './setup/db.js';
+import { appName, captureLog, Level, type LogLine, rejection, settle } from './support/pool-test-kit.js';
+
+describe('nested acquire', () => {
+  let db: TestDatabase;
+  const pools: Pool[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+
+  afterAll(async () => {
+    await Promise.all(pools.map((pool) => pool.close({ timeoutMillis: 0 })));
+    await db?.drop();
+  });
+
+  function makePool(config: PoolConfig) {
+    const log = captureLog('debug');
+    const pool = createPool({
+      ...db.config,
+      application_name: appName('nested'),
+      logger: log.logger,
+      acquireTimeoutMillis: 5_000,
+      ...config,
+    });
+    pools.push(pool);
+    return { pool, log };
+  }
+
+  /** How many string fields of a log line carry a stack trace through this file. */
+  function stacksInLine(line: LogLine): number {
+    return Object.values(line).filter(
+      (value) => typeof value === 'string' && value.includes('nested-acquire.test'),
+    ).length;
+  }
+
+  describe("'error'", () => {
+    it('rejects an acquire from inside a scope of the same pool at once instead of deadlocking', async () => {
+      const { pool } = makePool({ max: 1, nestedAcquire: 'error' });
+      let inner: unknown;
+      const outcome = await settle(
+        pool.acquire(async () => {
+          try {
+            return await pool.acquire(async () => 'inner');
+          } catch (err) {
+            inner = err;
+            throw err;
+          }
+        }),
+      );
+
+      // At once: nowhere near the 5 s the inner acquire would wait for the connection its own caller holds.
+      expect(outcome.millis).toBeLessThan(1_000);
+      expect(inner).toBeInstanceOf(NestedAcquireError);
+      expect(inner).toMatchObject({ code: 'NESTED_ACQUIRE', name: 'NestedAcquireError' });
+      expect(rejection(outcome)).toBe(inner);
+      expect(pool.stats()).toMatchObject({ borrowed: 0, waiting: 0, acquired: 1, exhausted: 0 });
+    });
+
+    it('also rejects the await using form, and an acquire with options, from inside a scope', async () => {
+      const { pool } = makePool({ max: 2, nestedAcquire: 'error' });
+      await pool.acquire(async (conn) => {
+        await expect(pool.acquire()).rejects.toBeInstanceOf(NestedAcquireError);
+        await expect(pool.acquire(async () => 1, { timeoutMillis: 100 })).rejects.toBeInstanceOf(
+          NestedAcquireError,
+        );
+        // The scope's own connection still works.
+        await expect(conn.query('select 1 as one')).resolves.toMatchObject({ rows: [{ one: 1 }] });
+      });
+      expect(pool.stats()).toMatchObject({ borrowed: 0, acquired: 1 });
+    });
+
+    it('is detected through nested async functions and timers started inside the scope', async () => {
+      const { pool } = makePool({ max: 2, nestedAcquire: 'error' });
+      const deep = async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return pool.acquire(async () => 'deep');
+      };
+      await pool.acquire(async () => {
+        await expect(deep()).rejects.toBeInstanceOf(NestedAcquireError);
+      });
+      expect(pool.stats()).toMatchObject({ borrowed: 0, acquired: 1 });
+    });
+
+    it('does not reject scopes that merely run side by side, or an acquire of another pool', async () => {
+      const { pool } = makePool({ max: 2, nestedAcquire: 'error' });
+      const { pool: other } = makePool({ max: 1, nestedAcquire: 'error' });
+      const values = await Promise.all([
+        pool.acquire(async (conn) => (await conn.query<{ n: number }>('select 1 as n')).rows[0]?.n),
+        pool.acquire(async (conn) => (await conn.query<{ n: number }>('select 2 as n')).rows[0]?.n),
+        pool.acquire(async () =>
+          other.acquire(async (conn) => (await conn.query<{ n: number }>('select 3 as n')).rows[0]?.n),
+        ),
+      ]);
+      expect(values).toEqual([1, 2, 3]);
+    });
+
+    it('allows an acquire made after the scope has ended, even from work the scope started', async () => {
+      const { pool } = makePool({ max: 1, nestedAcquire: 'error' });
+      let later: Promise<number | undefined> | undefined;
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      await pool.acquire(async () => {
+        // Started inside the scope, runs after it ended.
+        later = gate.then(() =>
+          pool.acquire(async (conn) => (await conn.query<{ n: number }>('select 9 as n')).rows[0]?.n),
+        );
+      });
+      release();
+      await expect(later).resolves.toBe(9);
+    });
+  });
+
+  describe("'warn' (the default)", () => {
+    it('logs pool.nestedAcquire at warn with both stacks and lets the acquire go ahead', async () => {
+      const { pool, log } = makePool({ max: 2 });
+      const value = await pool.acquire(async () =>
+        pool.acquire(async (conn) => (await conn.query<{ n: number }>('select 11 as n')).rows[0]?.n),
+      );
+
+      expect(value).toBe(11);
+      const lines = log.withEvent('pool.nestedAcquire');
+      expect(lines).toHaveLength(1);
+      const line = lines[0] as LogLine;
+      expect(line.level).toBe(Level.warn);
+      // The inner acquire's stack and the outer scope's: both point into this file.
+      expect(stacksInLine(line)).toBeGreaterThanOrEqual(2);
+      expect(pool.stats()).toMatchObject({ borrowed: 0, acquired: 2 });
+    });
+
+    it('does not log for acquires that are not nested', async () => {
+      const { pool, log } = makePool({ max: 2, nestedAcquire: 'warn' });
+      await Promise.all([pool.query('select 1'), pool.acquire(async () => 1)]);
+      await pool.acquire(async () => 2);
+      expect(log.withEvent('pool.nestedAcquire')).toHaveLength(0);
+    });
+  });
+
+  describe("'allow'", () => {
+    it('lets a nested acquire go ahead and logs nothing about it', async () => {
+      const { pool, log } = makePool({ max: 2, nestedAcquire: 'allow' });
+      const value = await pool.acquire(async () =>
+        pool.acquire(async (conn) => (await conn.query<{ n: number }>('select 12 as n')).rows[0]?.n),
+      );
+
+      expect(value).toBe(12);
+      expect(log.withEvent('pool.nestedAcquire')).toHaveLength(0);
+      expect(log.lines.filter((line) => line.level >= Level.warn)).toHaveLength(0);
+      expect(pool.stats()).toMatchObject({ borrowed: 0, acquired: 2 });
+    });
+  });
+});
