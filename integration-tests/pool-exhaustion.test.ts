@@ -188,9 +188,19 @@ describe('pool exhaustion', () => {
     expect(pool.stats()).toMatchObject({ waiting: 0, borrowed: 0, exhausted: 1 });
   });
 
+  it('with maxWaiting 0 opens connections while there is room, but never queues for a borrowed one', async () => {
+    const { pool } = makePool({ max: 2, maxWaiting: 0, acquireTimeoutMillis: 5_000 });
+    // A cold pool: waiting for a connection the pool has room to open is not queueing.
+    const [a, b] = await Promise.all([pool.acquire(), pool.acquire()]);
+    const outcome = await settle(pool.acquire());
+    expect(outcome.millis).toBeLessThan(50);
+    expect(rejection(outcome)).toMatchObject({ code: 'POOL_EXHAUSTED', reason: 'queue-full' });
+    await a?.release();
+    await b?.release();
+    expect(pool.stats()).toMatchObject({ borrowed: 0, waiting: 0 });
+  });
+
   it('with maxWaiting 0 lends an idle connection but never queues', async () => {
-    // min: 1 so a connection is idle before the first acquire: on a cold pool even the first acquire has to
-    // wait for a connection to open, and with maxWaiting 0 that wait counts as queueing.
     const { pool } = makePool({ max: 1, min: 1, maxWaiting: 0, acquireTimeoutMillis: 5_000 });
     await pollUntil(
       () => pool.stats().idle,

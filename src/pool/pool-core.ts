@@ -292,7 +292,12 @@ export class PoolCore implements LeaseOwner {
       const s = this.settings;
       const full = this.#store.size + this.#connecting >= s.max;
       if (timeoutMillis === 0 && full) return reject(this.#exhausted('no-wait', started));
-      if (this.#waiters.size >= s.maxWaiting) return reject(this.#exhausted('queue-full', started));
+      // Callers waiting only for a connection the pool still has room to open do not count against maxWaiting
+      // (so `maxWaiting: 0` means "never wait for a borrowed connection"); the queue stays bounded by
+      // maxWaiting + max even while the server is down.
+      if (this.#waiters.size >= s.maxWaiting + Math.max(0, s.max - this.#leases.size)) {
+        return reject(this.#exhausted('queue-full', started));
+      }
       if (this.#gate.permanent && this.#gate.delayMillis() > 0 && !full) {
         return reject(this.#connectError(started));
       }
@@ -555,7 +560,9 @@ export class PoolCore implements LeaseOwner {
           'released',
         );
       }
-      if (reason === undefined && info.brokenBy === undefined && !this.#closing) this.#storeRelease(client);
+      // A healthy connection goes straight to the oldest waiter (back to the store only when nobody waits):
+      // a round through the store's release and acquire costs CPU and leaves the connection idle meanwhile.
+      if (reason === undefined && info.brokenBy === undefined && !this.#closing) this.#deliver(client);
       else this.#storeDestroy(client, reason ?? (this.#closing ? 'pool closed' : 'broken'), lease);
     }
   }
