@@ -1,0 +1,21 @@
+import { floor } from './floor.js';
+import { genericPool } from './generic-pool.js';
+import { kysely } from './kysely.js';
+import { pgPool } from './pg-pool.js';
+import { pgPromiseLib } from './pg-promise.js';
+import { pgScope } from './pg-scope.js';
+import { postgresJs } from './postgres-js.js';
+import { slonik } from './slonik.js';
+import type { Library } from './types.js';
+
+/** Every library in the run, the floor first (the tables keep this order). */
+export const libraries: readonly Library[] = [
+  floor,
+  pgScope,
+  pgPool,
+  genericPool,
+  postgresJs,
+  kysely,
+  pgPromiseLib,
+  slonik,
+];

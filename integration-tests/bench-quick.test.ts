@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { libraries } from '../bench/libraries/index.js';
+import { createTestDatabase, type TestDatabase } from './setup/db.js';
+
+/** The workloads `npm run bench` must report, in the order of the results. */
+const WORKLOADS = [
+  'select1',
+  'transfer-seq',
+  'transfer-conc',
+  'oversubscribed',
+  'exhaustion',
+  'transfer-seq-delayed',
+] as const;
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+interface Exit {
+  code: number | null;
+  output: string;
+}
+
+/** Runs the benchmark's quick mode against `url`, writing its table to `out`. */
+function runQuickBench(url: string, out: string): Promise<Exit> {
+  return new Promise((done, fail) => {
+    const child = spawn(
+      join(ROOT, 'node_modules', '.bin', 'tsx'),
+      ['bench/run.ts', '--quick', '--out', out],
+      {
+        cwd: ROOT,
+        // tsx starts `node` from PATH: make it the Node that runs the tests.
+        env: {
+          ...process.env,
+          DATABASE_URL: url,
+          PATH: [dirname(process.execPath), process.env.PATH].join(delimiter),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk;
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk;
+    });
+    child.on('error', fail);
+    child.on('exit', (code) => done({ code, output }));
+  });
+}
+
+/** The markdown table rows (first cell → the row's cells) under the `### \`id\`:` heading. */
+function tableRows(markdown: string, id: string): Map<string, string[]> {
+  const start = markdown.indexOf(`### \`${id}\`:`);
+  if (start < 0) return new Map();
+  const end = markdown.indexOf('\n### ', start + 1);
+  const section = markdown.slice(start, end < 0 ? markdown.length : end);
+  const rows = new Map<string, string[]>();
+  for (const line of section.split('\n')) {
+    if (!line.startsWith('| ') || line.startsWith('| ---')) continue;
+    const cells = line
+      .slice(1, -1)
+      .split(' | ')
+      .map((c) => c.trim());
+    rows.set(cells[0] ?? '', cells.slice(1));
+  }
+  return rows;
+}
+
+describe('npm run bench -- --quick', () => {
+  let db: TestDatabase;
+  let dir: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), 'pg-scope-bench-'));
+  });
+
+  afterAll(async () => {
+    await db?.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs every workload through every library and writes a table with a row for each', async () => {
+    const out = join(dir, 'results.md');
+    const exit = await runQuickBench(db.url, out);
+    expect(exit.code, exit.output).toBe(0);
+    const markdown = await readFile(out, 'utf8');
+    for (const id of WORKLOADS) {
+      const rows = tableRows(markdown, id);
+      expect(rows.size, `table of ${id}`).toBeGreaterThan(0);
+      for (const library of libraries) {
+        const row = rows.get(library.name);
+        expect(row, `row of ${library.name} in ${id}`).toBeDefined();
+        // A measured figure everywhere; in `exhaustion`, what the third acquire met (the floor has no pool).
+        const measured = id === 'exhaustion' ? row?.at(-1) : row?.[0];
+        if (!(library.floor && id === 'exhaustion'))
+          expect(measured, `${library.name} in ${id}`).not.toBe('—');
+      }
+    }
+    expect(markdown).toContain('## Targets');
+    expect(markdown).not.toContain(db.url);
+  }, 180_000);
+});
