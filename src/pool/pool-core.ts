@@ -59,6 +59,10 @@ interface Totals {
 /** The store asked for a `min` connection while the pool's own attempts already fill it up to `max`. */
 const NO_ROOM = new Error('no room for another connection');
 
+/** `#quickCheck`: the connection must be reset on the server before reuse. */
+const NEEDS_RESET = Symbol('needs reset');
+const RESOLVED = Promise.resolve();
+
 const ACQUIRE_OPTION_KEYS = new Set(['timeoutMillis', 'signal']);
 
 /**
@@ -197,7 +201,7 @@ export class PoolCore implements LeaseOwner {
     // its own pending acquires (a job's handoff) is not free: taking it would leave a store acquire pending
     // with nothing to hand over, and the store would loop on create() (NO_ROOM) without end.
     while (this.#waiters.size === 0 && this.#store.available > this.#store.pending) {
-      const lease = await this.#fromStore(stack);
+      const lease = this.#check(await this.#store.acquire(), stack);
       if (lease) return this.#lent(lease, started);
     }
     const lease = await this.#wait(
@@ -226,12 +230,6 @@ export class PoolCore implements LeaseOwner {
       },
       'nested acquire: this code already holds a connection of the same pool; a full pool can deadlock',
     );
-  }
-
-  /** Takes a connection from the store; destroys and skips a broken or expired one (returns undefined). */
-  async #fromStore(stack: Error | undefined): Promise<Lease | undefined> {
-    const client = await this.#store.acquire();
-    return this.#check(client, stack);
   }
 
   #check(client: pg.Client, stack: Error | undefined): Lease | undefined {
@@ -531,48 +529,71 @@ export class PoolCore implements LeaseOwner {
   }
 
   /** @internal LeaseOwner: the exactly-once return of a lease's connection. */
-  async giveBack(lease: Lease, destroyReason: string | undefined): Promise<void> {
+  giveBack(lease: Lease, destroyReason: string | undefined): Promise<void> {
     clearTimeout(lease.leakTimer);
-    const client = lease.rawClient;
-    const info = lease.info;
-    let reason = destroyReason;
-    try {
-      if (reason === undefined) reason = await this.#reset(lease);
-    } finally {
-      this.#leases.delete(lease);
-      if (lease.leaked && this.log.isLevelEnabled('info')) {
-        this.log.info(
-          {
-            event: LogEvent.leakEnded,
-            scopeId: lease.id,
-            heldMillis: Math.round(performance.now() - lease.acquiredAt),
-          },
-          'leaked connection returned',
-        );
-      }
-      if (this.log.isLevelEnabled('debug')) {
-        this.log.debug(
-          {
-            event: LogEvent.release,
-            scopeId: lease.id,
-            heldMillis: Math.round(performance.now() - lease.acquiredAt),
-          },
-          'released',
-        );
-      }
-      // A healthy connection goes straight to the oldest waiter (back to the store only when nobody waits):
-      // a round through the store's release and acquire costs CPU and leaves the connection idle meanwhile.
-      if (reason === undefined && info.brokenBy === undefined && !this.#closing) this.#deliver(client);
-      else this.#storeDestroy(client, reason ?? (this.#closing ? 'pool closed' : 'broken'), lease);
+    if (destroyReason !== undefined) {
+      this.#settleReturn(lease, destroyReason);
+      return RESOLVED;
     }
+    const quick = this.#quickCheck(lease);
+    if (quick !== NEEDS_RESET) {
+      // The common case: nothing to send to the server, so no await and no extra promise.
+      this.#settleReturn(lease, quick);
+      return RESOLVED;
+    }
+    return this.#reset(lease).then(
+      (reason) => this.#settleReturn(lease, reason),
+      () => this.#settleReturn(lease, 'reset failed'),
+    );
   }
 
-  /** Makes a returned connection clean for the next borrower; the destroy reason when it cannot be. */
-  async #reset(lease: Lease): Promise<string | undefined> {
+  /** The pool's side of a returned lease, once its connection's fate is known (`reason`: destroy it). */
+  #settleReturn(lease: Lease, reason: string | undefined): void {
+    const client = lease.rawClient;
+    this.#leases.delete(lease);
+    const log = this.log;
+    if (lease.leaked && log.isLevelEnabled('info')) {
+      log.info(
+        {
+          event: LogEvent.leakEnded,
+          scopeId: lease.id,
+          heldMillis: Math.round(performance.now() - lease.acquiredAt),
+        },
+        'leaked connection returned',
+      );
+    }
+    if (log.isLevelEnabled('debug')) {
+      log.debug(
+        {
+          event: LogEvent.release,
+          scopeId: lease.id,
+          heldMillis: Math.round(performance.now() - lease.acquiredAt),
+        },
+        'released',
+      );
+    }
+    // A healthy connection goes straight to the oldest waiter (back to the store only when nobody waits):
+    // a round through the store's release and acquire costs CPU and leaves the connection idle meanwhile.
+    if (reason === undefined && lease.info.brokenBy === undefined && !this.#closing) this.#deliver(client);
+    else this.#storeDestroy(client, reason ?? (this.#closing ? 'pool closed' : 'broken'), lease);
+  }
+
+  /**
+   * What a returned connection needs without asking the server: a destroy reason, undefined when it can be
+   * reused as it is, or NEEDS_RESET when a ROLLBACK or DISCARD ALL must run first.
+   */
+  #quickCheck(lease: Lease): string | undefined | typeof NEEDS_RESET {
     const info = lease.info;
     if (info.brokenBy !== undefined) return 'broken';
     if (info.inflight > 0) return 'query still running';
     if (performance.now() >= info.expiresAt) return 'expired';
+    if (lease.transactionStatus() !== 'I' || this.settings.resetOnRelease === 'discard') return NEEDS_RESET;
+    return undefined;
+  }
+
+  /** Makes a returned connection clean for the next borrower; the destroy reason when it cannot be. */
+  /** Rolls back and/or discards session state; the destroy reason when that fails. */
+  async #reset(lease: Lease): Promise<string | undefined> {
     const client = lease.rawClient;
     const status = lease.transactionStatus();
     try {

@@ -24,7 +24,9 @@ const storage = new AsyncLocalStorage<ScopeFrame>();
 
 /** Runs `fn` inside a new innermost frame. */
 export function runInFrame<T>(frame: Omit<ScopeFrame, 'parent'>, fn: () => T): T {
-  return storage.run({ ...frame, parent: storage.getStore() }, fn);
+  // The frame is a fresh object made by the caller for this scope: link it to the enclosing one in place.
+  (frame as { parent?: ScopeFrame | undefined }).parent = storage.getStore();
+  return storage.run(frame as ScopeFrame, fn);
 }
 
 /** The innermost open frame of `pool` in the current async context. */
