@@ -31,8 +31,6 @@ export class Lease {
   readonly acquiredStack: Error | undefined;
   #state: LeaseState = 'leased';
   #ending: Promise<void> | undefined;
-  /** Leak-detection timer, when on. */
-  leakTimer: NodeJS.Timeout | undefined;
   /** True once a leak warning was logged for this lease. */
   leaked = false;
 
