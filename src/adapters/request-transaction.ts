@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { describeValue } from '../pool/pool-options.js';
+import { describeValue, likelyTypo } from '../pool/pool-options.js';
 import type { TransactionOptions } from '../tx/tx-options.js';
 
 /** Options of the request middleware (Express and Fastify alike). */
@@ -23,6 +23,7 @@ export interface CommitFailureBody {
 }
 
 const DEFAULT_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
+const OPTION_KEYS = ['methods', 'transaction', 'isFailure'];
 
 /** Validated middleware options. */
 export interface RequestPolicy<Req> {
@@ -33,7 +34,16 @@ export interface RequestPolicy<Req> {
 
 /** Validates the middleware options once; throws ConfigError naming the field. */
 export function requestPolicy<Req>(options: RequestTransactionOptions<Req> | undefined): RequestPolicy<Req> {
+  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+    throw new ConfigError('options', `expected an object, got ${describeValue(options)}`);
+  }
   const o = options ?? {};
+  // Other keys may be the framework's (Fastify's plugin options hold `pool`, `prefix`): only near misses fail.
+  for (const key of Object.keys(o)) {
+    if (OPTION_KEYS.includes(key)) continue;
+    const meant = likelyTypo(key, OPTION_KEYS);
+    if (meant !== undefined) throw new ConfigError(key, `unknown option; did you mean '${meant}'?`);
+  }
   if (
     o.methods !== undefined &&
     (!Array.isArray(o.methods) || o.methods.some((m) => typeof m !== 'string'))
@@ -56,6 +66,12 @@ export function requestPolicy<Req>(options: RequestTransactionOptions<Req> | und
       if (chosen === false) return false;
       if (chosen === true) return {};
       if (chosen !== undefined) {
+        if (typeof chosen !== 'object' || chosen === null || Array.isArray(chosen)) {
+          throw new ConfigError(
+            'transaction',
+            `expected transaction(req) to return transaction options, true, false or undefined, got ${describeValue(chosen)}`,
+          );
+        }
         if (chosen.retry !== undefined) {
           throw new ConfigError('retry', 'request middleware cannot retry: the handler has already answered');
         }

@@ -11,9 +11,11 @@ export function defaultLevel(): string {
  * else `'pg-scope'`.
  */
 export function poolName(config: { application_name?: string; connectionString?: string }): string {
-  if (config.application_name) return config.application_name;
+  // pg's fields reach here unchecked (a symbol would throw in URL.canParse): only strings name the pool.
+  if (typeof config.application_name === 'string' && config.application_name) return config.application_name;
   const url = config.connectionString;
-  const fromUrl = url && URL.canParse(url) ? new URL(url).searchParams.get('application_name') : null;
+  const fromUrl =
+    typeof url === 'string' && URL.canParse(url) ? new URL(url).searchParams.get('application_name') : null;
   return fromUrl || 'pg-scope';
 }
 

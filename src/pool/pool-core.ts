@@ -181,7 +181,7 @@ export class PoolCore implements LeaseOwner {
   /** @internal Validates acquire options; throws ConfigError. */
   checkAcquireOptions(options: AcquireOptions | undefined): void {
     if (options === undefined) return;
-    if (typeof options !== 'object' || options === null) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       throw new ConfigError('options', `expected an object, got ${describeValue(options)}`);
     }
     for (const key of Object.keys(options)) {

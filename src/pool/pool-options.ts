@@ -136,7 +136,8 @@ export function describeValue(value: unknown): string {
     return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   if (typeof value === 'function') return 'a function';
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /**
@@ -164,10 +165,11 @@ export function checkMillis(
 
 function checkCount(field: string, value: unknown, minimum: number, allowInfinity = false): number {
   if (allowInfinity && value === Number.POSITIVE_INFINITY) return value;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum) {
+  // Safe integers only: generic-pool reads max and min with parseInt, which turns 1e21 into 1.
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
     throw new ConfigError(
       field,
-      `expected an integer >= ${minimum}${allowInfinity ? ' (or Infinity)' : ''}, got ${describeValue(value)}`,
+      `expected an integer from ${minimum} to ${Number.MAX_SAFE_INTEGER}${allowInfinity ? ' (or Infinity)' : ''}, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -211,7 +213,8 @@ export function likelyTypo(key: string, known: Iterable<string>): string | undef
     }
   }
   const limit = Math.max(1, Math.min(3, Math.floor(key.length / 4)));
-  return bestDistance > 0 && bestDistance <= limit ? best : undefined;
+  // The distance ignores case, so 0 is a case slip ('Max'), unless the key is the option itself.
+  return best !== key && bestDistance <= limit ? best : undefined;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -236,7 +239,9 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     const meant = likelyTypo(key, KNOWN_KEYS);
     if (meant !== undefined) throw new ConfigError(key, `unknown option; did you mean '${meant}'?`);
   }
-  const pick = <K extends keyof typeof DEFAULTS>(key: K): unknown => input[key] ?? DEFAULTS[key];
+  // Only undefined means "not given": null is a bad value, as everywhere else in the options.
+  const pick = <K extends keyof typeof DEFAULTS>(key: K): unknown =>
+    input[key] === undefined ? DEFAULTS[key] : input[key];
 
   const max = checkCount('max', pick('max'), 1);
   const min = checkCount('min', pick('min'), 0);
@@ -259,7 +264,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
       : 'connectTimeoutMillis';
   const connectTimeoutMillis = checkMillis(
     connectKey,
-    input.connectTimeoutMillis ?? input.connectionTimeoutMillis ?? DEFAULTS.connectTimeoutMillis,
+    input[connectKey] === undefined ? DEFAULTS.connectTimeoutMillis : input[connectKey],
     { allowInfinity: true },
   );
   const leakDetectionMillis = checkMillis('leakDetectionMillis', pick('leakDetectionMillis'), {
@@ -275,10 +280,14 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     input.statementTimeoutMillis === undefined
       ? undefined
       : checkMillis('statementTimeoutMillis', input.statementTimeoutMillis);
-  if (statementTimeoutMillis !== undefined && !Number.isInteger(statementTimeoutMillis)) {
+  // PostgreSQL takes whole milliseconds up to 2^31 - 1; a larger value would fail every connection attempt.
+  if (
+    statementTimeoutMillis !== undefined &&
+    (!Number.isInteger(statementTimeoutMillis) || statementTimeoutMillis > 2 ** 31 - 1)
+  ) {
     throw new ConfigError(
       'statementTimeoutMillis',
-      `expected whole milliseconds, got ${statementTimeoutMillis}`,
+      `expected whole milliseconds from 1 to ${2 ** 31 - 1}, got ${statementTimeoutMillis}`,
     );
   }
   if (input.logger !== undefined && !isLogger(input.logger)) {

@@ -20,6 +20,7 @@ export function isRetryable(err: unknown): boolean {
 
 /** The backoff before attempt `attempt + 1` (attempt counts from 1): exponential and capped, with "equal jitter": a random delay between half the ceiling and the ceiling. */
 export function retryDelayMillis(attempt: number, retry: Required<RetryOptions>): number {
-  const ceiling = Math.min(retry.maxDelayMillis, retry.baseDelayMillis * 2 ** (attempt - 1));
+  // Capped at 2^31 - 1 ms: a longer timer would fire after 1 ms.
+  const ceiling = Math.min(retry.maxDelayMillis, retry.baseDelayMillis * 2 ** (attempt - 1), 2 ** 31 - 1);
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }

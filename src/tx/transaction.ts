@@ -95,7 +95,8 @@ export class Transaction implements AsyncDisposable {
             'timeout',
           );
         },
-        Math.max(0, remainingMillis),
+        // setTimeout fires after 1 ms for delays above 2^31 - 1 ms (about 24.8 days): cap it there instead.
+        Math.min(Math.max(0, remainingMillis), 2 ** 31 - 1),
       );
     }
     const signal = this.#settings.signal;

@@ -157,8 +157,14 @@ export function normalizeTxOptions(
   }
   const settingParams: string[] = [];
   if (o.settings !== undefined) {
-    if (typeof o.settings !== 'object' || o.settings === null || Array.isArray(o.settings)) {
-      throw new ConfigError('settings', `expected an object of strings, got ${describeValue(o.settings)}`);
+    // A plain object only: the entries of a Map (or of any class instance) would be silently dropped.
+    const proto =
+      typeof o.settings === 'object' && o.settings !== null ? Object.getPrototypeOf(o.settings) : 0;
+    if (proto !== Object.prototype && proto !== null) {
+      throw new ConfigError(
+        'settings',
+        `expected a plain object of strings, got ${o.settings instanceof Map ? 'a Map' : describeValue(o.settings)}`,
+      );
     }
     for (const [name, value] of Object.entries(o.settings as Record<string, unknown>)) {
       if (!SETTING_NAME.test(name) || name.length > 63 * 4) {
