@@ -4,7 +4,6 @@ import { createPool as createGenericPool, type Pool as GenericPool } from 'gener
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import {
-  ConfigError,
   ConnectError,
   NestedAcquireError,
   PoolClosedError,
@@ -19,17 +18,12 @@ import { isTransientConnectError } from './connect-errors.js';
 import { ConnectGate } from './connect-gate.js';
 import { ConnectionFactory } from './connection-factory.js';
 import { Lease, type LeaseOwner } from './lease.js';
-import { checkMillis, describeValue, type PoolSettings } from './pool-options.js';
+import { logLent, logReturned, sweepLeaks } from './lease-events.js';
+import { type AcquireOptions, checkMillis, type PoolSettings } from './pool-options.js';
 import { findFrame, runInFrame } from './scope-context.js';
 import { type Node, WaiterQueue } from './waiter-queue.js';
 
-/** Options of one acquire. */
-export interface AcquireOptions {
-  /** Overrides the pool's `acquireTimeoutMillis` for this acquire (0 = fail fast). */
-  timeoutMillis?: number;
-  /** Aborting stops waiting, leaves the queue and rejects with `signal.reason`. */
-  signal?: AbortSignal;
-}
+export type { AcquireOptions };
 
 /** Options of `pool.close()`. */
 export interface CloseOptions {
@@ -63,8 +57,6 @@ const NO_ROOM = new Error('no room for another connection');
 const NEEDS_RESET = Symbol('needs reset');
 const RESOLVED = Promise.resolve();
 
-const ACQUIRE_OPTION_KEYS = new Set(['timeoutMillis', 'signal']);
-
 /**
  * The bounded pool: generic-pool keeps the connections (idle list, LIFO reuse, idle eviction, `min`), and this
  * class owns everything a caller waits for — a FIFO queue with per-acquire deadlines and abort, fail-fast
@@ -97,13 +89,15 @@ export class PoolCore implements LeaseOwner {
   readonly #name: string;
   /** Why the pool destroys a connection (and for which scope), for the store's destroy hook to log. */
   readonly #destroyReasons = new WeakMap<pg.Client, { reason: string; lease: Lease | undefined }>();
+  /** Removes the password and connection string from the messages the pool makes. */
+  readonly #redactor: Redactor;
 
   constructor(settings: PoolSettings) {
     this.settings = settings;
     const cc = settings.clientConfig;
-    const redactor = new Redactor([cc.password as string | undefined, cc.connectionString]);
+    this.#redactor = new Redactor([cc.password as string | undefined, cc.connectionString]);
     this.#name = poolName(cc);
-    this.log = createPoolLogger(settings.logger, this.#name, redactor);
+    this.log = createPoolLogger(settings.logger, this.#name, this.#redactor);
     this.#factory = new ConnectionFactory(settings, this.log);
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
     // connection, captures one for every acquire.
@@ -113,7 +107,7 @@ export class PoolCore implements LeaseOwner {
       // One sweep over the borrowed connections a few times per threshold, instead of a timer per acquire:
       // a held connection is reported between 1 and 1.25 thresholds after it was acquired.
       this.#leakSweep = setInterval(
-        () => this.#sweepLeaks(leakMillis),
+        () => sweepLeaks(this.log, this.#leases, leakMillis),
         Math.max(5, Math.min(1_000, leakMillis / 4)),
       );
       this.#leakSweep.unref();
@@ -176,25 +170,6 @@ export class PoolCore implements LeaseOwner {
   /** True once `close()` was called. */
   get closed(): boolean {
     return this.#closing !== undefined;
-  }
-
-  /** @internal Validates acquire options; throws ConfigError. */
-  checkAcquireOptions(options: AcquireOptions | undefined): void {
-    if (options === undefined) return;
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new ConfigError('options', `expected an object, got ${describeValue(options)}`);
-    }
-    for (const key of Object.keys(options)) {
-      if (!ACQUIRE_OPTION_KEYS.has(key)) {
-        throw new ConfigError(key, `unknown acquire option; allowed: ${[...ACQUIRE_OPTION_KEYS].join(', ')}`);
-      }
-    }
-    if (options.timeoutMillis !== undefined) {
-      checkMillis('timeoutMillis', options.timeoutMillis, { allowZero: true, allowInfinity: true });
-    }
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new ConfigError('signal', `expected an AbortSignal, got ${describeValue(options.signal)}`);
-    }
   }
 
   /**
@@ -260,43 +235,8 @@ export class PoolCore implements LeaseOwner {
   #lent(lease: Lease, started: number): Lease {
     this.#leases.add(lease);
     this.totals.acquired++;
-    const waited = lease.acquiredAt - started;
-    const log = this.log;
-    if (log.isLevelEnabled('debug')) {
-      log.debug({ event: LogEvent.acquire, scopeId: lease.id, waitMillis: Math.round(waited) }, 'acquired');
-    }
-    if (waited >= this.settings.slowAcquireMillis && log.isLevelEnabled('warn')) {
-      log.warn(
-        {
-          event: LogEvent.slowAcquire,
-          scopeId: lease.id,
-          waitMillis: Math.round(waited),
-          stats: this.stats(),
-        },
-        'slow acquire',
-      );
-    }
+    logLent(this.log, lease, lease.acquiredAt - started, this.settings.slowAcquireMillis, this);
     return lease;
-  }
-
-  /** Warns once for each borrowed connection held longer than `leakDetectionMillis`, with its acquirer's stack. */
-  #sweepLeaks(leakMillis: number): void {
-    const log = this.log;
-    if (this.#leases.size === 0 || !log.isLevelEnabled('warn')) return;
-    const now = performance.now();
-    for (const lease of this.#leases) {
-      if (lease.leaked || now - lease.acquiredAt < leakMillis) continue;
-      lease.leaked = true;
-      log.warn(
-        {
-          event: LogEvent.leak,
-          scopeId: lease.id,
-          heldMillis: Math.round(now - lease.acquiredAt),
-          stack: lease.acquiredStack?.stack,
-        },
-        'connection held longer than leakDetectionMillis',
-      );
-    }
   }
 
   #wait(timeoutMillis: number, signal: AbortSignal | undefined, stack: Error | undefined, started: number) {
@@ -385,15 +325,10 @@ export class PoolCore implements LeaseOwner {
     const what = cause instanceof Error ? cause.message : String(cause);
     return new ConnectError(
       gate.permanent
-        ? `could not connect to the server: ${this.#redact(what)}`
-        : `could not connect to the server within ${waited} ms (${gate.failures} failed attempts; last: ${this.#redact(what)})`,
+        ? `could not connect to the server: ${this.#redactor.text(what)}`
+        : `could not connect to the server within ${waited} ms (${gate.failures} failed attempts; last: ${this.#redactor.text(what)})`,
       cause,
     );
-  }
-
-  #redact(text: string): string {
-    const cc = this.settings.clientConfig;
-    return new Redactor([cc.password as string | undefined, cc.connectionString]).text(text);
   }
 
   /** Hands a connection to the oldest waiter, or back to the store when nobody waits. */
@@ -411,8 +346,7 @@ export class PoolCore implements LeaseOwner {
       this.#dispatch();
       return;
     }
-    clearTimeout(waiter.timer);
-    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
+    this.#settle(waiter);
     waiter.resolve(lease);
   }
 
@@ -434,17 +368,7 @@ export class PoolCore implements LeaseOwner {
     // Only connections not already owed to a pending store acquire (see the fast path in lease()).
     while (unserved > 0 && store.available > store.pending) {
       unserved--;
-      this.#inboundIdle++;
-      store.acquire().then(
-        (client) => {
-          this.#inboundIdle--;
-          this.#deliver(client);
-        },
-        () => {
-          // Only a closing store rejects; the waiters are rejected by close().
-          this.#inboundIdle--;
-        },
-      );
+      this.#toQueue(store.acquire());
     }
     let uncovered = unserved - this.#connecting;
     while (uncovered > 0 && store.size + this.#connecting < this.settings.max) {
@@ -503,18 +427,24 @@ export class PoolCore implements LeaseOwner {
         this.#handoff.splice(this.#handoff.indexOf(client), 1);
         void this.#factory.destroy(client, 'not needed');
       }
-      this.#inboundIdle++;
-      acquired.then(
-        (c) => {
-          this.#inboundIdle--;
-          this.#deliver(c);
-        },
-        () => {
-          this.#inboundIdle--;
-        },
-      );
+      this.#toQueue(acquired);
       return;
     }
+  }
+
+  /** Hands the connection a store acquire resolves with to the head of the queue, counting it meanwhile. */
+  #toQueue(acquired: Promise<pg.Client>): void {
+    this.#inboundIdle++;
+    acquired.then(
+      (client) => {
+        this.#inboundIdle--;
+        this.#deliver(client);
+      },
+      () => {
+        // Only a closing store rejects; the waiters are rejected by close().
+        this.#inboundIdle--;
+      },
+    );
   }
 
   #connectFailed(err: unknown): void {
@@ -536,8 +466,7 @@ export class PoolCore implements LeaseOwner {
   #rejectAllWaiters(makeError: () => unknown): void {
     for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) {
       w.node = undefined;
-      clearTimeout(w.timer);
-      if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+      this.#settle(w);
       w.reject(makeError());
     }
   }
@@ -564,27 +493,7 @@ export class PoolCore implements LeaseOwner {
   #settleReturn(lease: Lease, reason: string | undefined): void {
     const client = lease.rawClient;
     this.#leases.delete(lease);
-    const log = this.log;
-    if (lease.leaked && log.isLevelEnabled('info')) {
-      log.info(
-        {
-          event: LogEvent.leakEnded,
-          scopeId: lease.id,
-          heldMillis: Math.round(performance.now() - lease.acquiredAt),
-        },
-        'leaked connection returned',
-      );
-    }
-    if (log.isLevelEnabled('debug')) {
-      log.debug(
-        {
-          event: LogEvent.release,
-          scopeId: lease.id,
-          heldMillis: Math.round(performance.now() - lease.acquiredAt),
-        },
-        'released',
-      );
-    }
+    logReturned(this.log, lease);
     // A healthy connection goes straight to the oldest waiter (back to the store only when nobody waits):
     // a round through the store's release and acquire costs CPU and leaves the connection idle meanwhile.
     if (reason === undefined && lease.info.brokenBy === undefined && !this.#closing) this.#deliver(client);
@@ -604,7 +513,6 @@ export class PoolCore implements LeaseOwner {
     return undefined;
   }
 
-  /** Makes a returned connection clean for the next borrower; the destroy reason when it cannot be. */
   /** Rolls back and/or discards session state; the destroy reason when that fails. */
   async #reset(lease: Lease): Promise<string | undefined> {
     const client = lease.rawClient;

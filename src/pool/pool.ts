@@ -3,7 +3,7 @@ import type { PoolStats } from '../errors.js';
 import type { PoolConnection } from './connection.js';
 import type { Lease } from './lease.js';
 import { type AcquireOptions, type CloseOptions, PoolCore } from './pool-core.js';
-import type { PoolSettings } from './pool-options.js';
+import { checkAcquireOptions, type PoolSettings } from './pool-options.js';
 
 /**
  * The acquire half of the public pool: `acquire()` in both scope forms, `query()`, `stats()`, `close()`.
@@ -39,10 +39,10 @@ export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposa
   ): Promise<T | C> {
     const core = this.core;
     if (typeof fnOrOptions !== 'function') {
-      core.checkAcquireOptions(fnOrOptions);
+      checkAcquireOptions(fnOrOptions);
       return this.makeConnection(await core.lease(fnOrOptions));
     }
-    core.checkAcquireOptions(maybeOptions);
+    checkAcquireOptions(maybeOptions);
     const lease = await core.lease(maybeOptions);
     const conn = this.makeConnection(lease);
     try {
