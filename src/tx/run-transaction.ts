@@ -23,7 +23,7 @@ export async function openTransaction(
   settings.signal?.throwIfAborted();
   const lease = source.kind === 'pool' ? await source.acquire(settings.timeoutMillis) : source.lease;
   const tx = new Transaction(core, lease, source.kind === 'pool', settings);
-  tx.watch(settings.timeoutMillis);
+  if (settings.timeoutMillis !== undefined || settings.signal) tx.watch(settings.timeoutMillis);
   return tx;
 }
 
