@@ -80,6 +80,8 @@ export class PoolCore implements LeaseOwner {
   #inboundIdle = 0;
   /** Connection jobs running (each may retry while callers wait). */
   #connecting = 0;
+  /** Connections the store is opening to keep `min` (counted in `store.size`, not in `#connecting`). */
+  #storeCreating = 0;
   readonly #jobs = new Set<Promise<void>>();
   #closing: Promise<void> | undefined;
   #closed = false;
@@ -122,7 +124,7 @@ export class PoolCore implements LeaseOwner {
           if (ready) return Promise.resolve(ready);
           // Keeping `min`: never while our own jobs already fill the room up to `max`.
           if (this.#store.size + this.#connecting > settings.max) return Promise.reject(NO_ROOM);
-          return this.#factory.connect();
+          return this.#keepMin();
         },
         destroy: (client) => {
           const why = this.#destroyReasons.get(client);
@@ -143,7 +145,10 @@ export class PoolCore implements LeaseOwner {
       },
     );
     this.#store.on('factoryCreateError', (err) => {
-      if (err !== NO_ROOM) this.#connectFailed(err);
+      if (err === NO_ROOM) return;
+      this.#connectFailed(err);
+      // As for a job of ours: no retry can fix it, so nobody waits for it.
+      if (this.#gate.permanent) this.#rejectAllWaiters(() => this.#connectError(performance.now()));
     });
     void this.#store.start();
   }
@@ -199,6 +204,20 @@ export class PoolCore implements LeaseOwner {
     return this.#lent(lease, started);
   }
 
+  /**
+   * Opens a connection the store asked for to keep `min`. Waiters that arrive meanwhile count on it (see
+   * `#dispatch`), so once it has settled the queue is served again. generic-pool puts a created connection into
+   * its idle list in a continuation of the promise `create()` returned, so it is there by the next macrotask;
+   * `pool-fixed-size.test.ts` fails if a generic-pool upgrade changes that.
+   */
+  #keepMin(): Promise<pg.Client> {
+    this.#storeCreating++;
+    return this.#factory.connect().finally(() => {
+      this.#storeCreating--;
+      setImmediate(() => this.#dispatch());
+    });
+  }
+
   #checkNested(stack: Error | undefined): void {
     const frame = findFrame(this);
     if (!frame || (frame.holdsConnection && !frame.holdsConnection())) return;
@@ -243,7 +262,11 @@ export class PoolCore implements LeaseOwner {
     return new Promise<Lease>((resolve, reject) => {
       const s = this.settings;
       const full = this.#store.size + this.#connecting >= s.max;
-      if (timeoutMillis === 0 && full) return reject(this.#exhausted('no-wait', started));
+      // Fail fast only when every connection the pool may have is borrowed or already promised to an earlier
+      // caller: a connection still being opened (by min-keeping, or for this queue) is one to wait for.
+      if (timeoutMillis === 0 && this.#leases.size + this.#waiters.size >= s.max) {
+        return reject(this.#exhausted('no-wait', started));
+      }
       // Callers waiting only for a connection the pool still has room to open do not count against maxWaiting
       // (so `maxWaiting: 0` means "never wait for a borrowed connection"); the queue stays bounded by
       // maxWaiting + max even while the server is down.
@@ -370,7 +393,8 @@ export class PoolCore implements LeaseOwner {
       unserved--;
       this.#toQueue(store.acquire());
     }
-    let uncovered = unserved - this.#connecting;
+    // Waiters that connections being opened (by our jobs, or by the store for `min`) will serve need no job.
+    let uncovered = unserved - this.#connecting - this.#storeCreating;
     while (uncovered > 0 && store.size + this.#connecting < this.settings.max) {
       // While the server is failing, one attempt at a time.
       if (this.#gate.failures > 0 && this.#connecting > 0) break;
