@@ -58,7 +58,8 @@ export abstract class PgScopeError extends Error {
   abstract readonly code: PgScopeErrorCode;
 
   constructor(message: string, options?: { cause?: unknown }) {
-    super(redactCredentials(message), options);
+    // `cut`: a message may end in a value cut short (a field name is sliced to 40 characters).
+    super(redactCredentials(message, true), options);
     this.name = new.target.name;
   }
 
@@ -87,7 +88,7 @@ export class ConfigError extends PgScopeError {
 
   constructor(field: string, message: string) {
     super(`invalid option ${field}: ${message}`);
-    this.field = redactCredentials(field);
+    this.field = redactCredentials(field, true);
   }
 }
 
