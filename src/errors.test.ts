@@ -84,7 +84,11 @@ describe('error serialisation', () => {
       reason: 'timeout',
       stats,
       waitedMillis: 12,
-      cause: { type: 'ConnectError', code: 'CONNECT_FAILED', cause: { type: 'TypeError', code: 'ERR_INVALID_URL' } },
+      cause: {
+        type: 'ConnectError',
+        code: 'CONNECT_FAILED',
+        cause: { type: 'TypeError', code: 'ERR_INVALID_URL' },
+      },
     });
     expect(exhausted.message).toContain('pool exhausted');
     expect(JSON.parse(JSON.stringify(all[0]))).toMatchObject({ code: 'INVALID_CONFIG', field: 'host' });

@@ -87,7 +87,9 @@ export class ConfigError extends PgScopeError {
   readonly field: string;
 
   constructor(field: string, message: string) {
-    super(`invalid option ${field}: ${message}`);
+    // A field may be a caller's key cut short (a setting name): redact it on its own, before the message
+    // around it could make a cut-off URL password look terminated.
+    super(`invalid option ${redactCredentials(field, true)}: ${message}`);
     this.field = redactCredentials(field, true);
   }
 }

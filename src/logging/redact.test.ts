@@ -19,7 +19,12 @@ describe('redactCredentials', () => {
   });
 
   it('leaves URLs without a password alone', () => {
-    for (const text of ['postgres://app@db/app', 'postgres://db/app', 'postgres://app:', 'postgres://a:b c@d']) {
+    for (const text of [
+      'postgres://app@db/app',
+      'postgres://db/app',
+      'postgres://app:',
+      'postgres://a:b c@d',
+    ]) {
       expect(redactCredentials(text)).toBe(text);
     }
   });
@@ -71,7 +76,9 @@ describe('Redactor', () => {
     const literal = redactor.text(`${'y'.repeat(MAX_TEXT_CHARS - 4)}p@ss w0rd${'z'.repeat(20_000)}`);
     expect(literal).not.toContain('p@ss');
     // A URL password that starts before the cut and whose '@' lies far beyond it.
-    const url = redactor.text(`${'y'.repeat(MAX_TEXT_CHARS - 30)}postgres://u:LONGPASSWORD${'q'.repeat(20_000)}@h`);
+    const url = redactor.text(
+      `${'y'.repeat(MAX_TEXT_CHARS - 30)}postgres://u:LONGPASSWORD${'q'.repeat(20_000)}@h`,
+    );
     expect(url).toContain('postgres://u:[redac');
     expect(url).not.toContain('LONGP');
     expect(url).toContain('[truncated:');

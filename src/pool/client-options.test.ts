@@ -19,7 +19,9 @@ function configError(run: () => unknown): ConfigError {
 
 /** Every way a ConfigError can be printed. */
 function printed(err: ConfigError): string {
-  return [err.message, err.field, err.stack, JSON.stringify(err), inspect(err, { showHidden: true })].join('\n');
+  return [err.message, err.field, err.stack, JSON.stringify(err), inspect(err, { showHidden: true })].join(
+    '\n',
+  );
 }
 
 describe('describeValue', () => {
@@ -69,7 +71,9 @@ describe('checkClientStrings', () => {
 
   it('refuses a percent-encoded NUL in a connection string', () => {
     const err = configError(() =>
-      checkClientStrings({ connectionString: `postgres://u:${SECRET}@h/d?application_name=a%00search_path%00x` }),
+      checkClientStrings({
+        connectionString: `postgres://u:${SECRET}@h/d?application_name=a%00search_path%00x`,
+      }),
     );
     expect(err.field).toBe('connectionString');
     expect(printed(err)).not.toContain(SECRET);
@@ -99,7 +103,9 @@ describe('checkClientStrings', () => {
   });
 
   it('runs from normalizePoolConfig', () => {
-    expect(configError(() => normalizePoolConfig({ application_name: 'a\0b' })).field).toBe('application_name');
+    expect(configError(() => normalizePoolConfig({ application_name: 'a\0b' })).field).toBe(
+      'application_name',
+    );
   });
 });
 

@@ -136,7 +136,12 @@ export class PgPoolView extends EventEmitter {
   /** `JSON.stringify`: the counts pg.Pool reports; never the pool's settings. */
   toJSON(): { totalCount: number; idleCount: number; waitingCount: number; ending: boolean } {
     const stats = this.#pool.stats();
-    return { totalCount: stats.size, idleCount: stats.idle, waitingCount: stats.waiting, ending: this.ending };
+    return {
+      totalCount: stats.size,
+      idleCount: stats.idle,
+      waitingCount: stats.waiting,
+      ending: this.ending,
+    };
   }
 
   /** `util.inspect`: what {@link toJSON} shows. */
