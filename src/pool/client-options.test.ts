@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
 import { checkClientStrings, sealClientConfig } from './client-options.js';
-import { describeValue, normalizePoolConfig } from './pool-options.js';
+import { normalizePoolConfig } from './pool-options.js';
 
 const SECRET = 'Pw-7f3b9-SECRET';
 const URL_SECRET = 'Url-Pw-SECRET';
@@ -23,27 +23,6 @@ function printed(err: ConfigError): string {
     '\n',
   );
 }
-
-describe('describeValue', () => {
-  it('describes strings by length only, never by content', () => {
-    expect(describeValue('postgres://app:PW@db/app')).toBe('a string of 24 characters');
-    expect(describeValue('x')).toBe('a string of 1 character');
-    expect(describeValue('')).toBe('an empty string');
-    expect(describeValue('short')).not.toContain('short');
-  });
-
-  it('describes other values by type', () => {
-    expect(describeValue(3)).toBe('3');
-    expect(describeValue(true)).toBe('true');
-    expect(describeValue(null)).toBe('null');
-    expect(describeValue(undefined)).toBe('undefined');
-    expect(describeValue([1])).toBe('an array');
-    expect(describeValue({ a: 1 })).toBe('an object');
-    expect(describeValue(() => 1)).toBe('a function');
-    expect(describeValue(Symbol('s'))).toBe('a symbol');
-    expect(describeValue(10n)).toBe('a bigint');
-  });
-});
 
 describe('checkClientStrings', () => {
   it.each([
