@@ -3,6 +3,9 @@
  * never match on message text. Errors that come from the server are pg's own `DatabaseError` objects and
  * pass through unchanged.
  */
+import { type InspectOptions, inspect } from 'node:util';
+import { credentialRedactor, redactCredentials } from './logging/redact.js';
+import { isErrorObject } from './logging/thrown-value.js';
 
 /** A snapshot of the pool's counters, as returned by `pool.stats()`. */
 export interface PoolStats {
@@ -44,14 +47,36 @@ export type PgScopeErrorCode =
   | 'TX_TIMEOUT'
   | 'NESTED_ACQUIRE';
 
-/** Base class of every error pg-scope makes. */
+/**
+ * Base class of every error pg-scope makes. Its message never holds a URL password, and its serialisations
+ * (`JSON.stringify`, `util.inspect`) show its own fields and a redacted summary of its `cause` (type, message,
+ * SQLSTATE and server fields, text cut to 8 KB), never the cause's other properties: a cause such as Node's
+ * `ERR_INVALID_URL` carries the whole connection string in `input`.
+ */
 export abstract class PgScopeError extends Error {
   /** A stable code; test this, not the message. */
   abstract readonly code: PgScopeErrorCode;
 
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // `cut`: a message may end in a value cut short (a field name is sliced to 40 characters).
+    super(redactCredentials(message, true), options);
     this.name = new.target.name;
+  }
+
+  /** `JSON.stringify`: name, code, message, the class's own fields, and the cause as a redacted summary. */
+  toJSON(): Record<string, unknown> {
+    const out: Record<string, unknown> = { name: this.name, code: this.code, message: this.message };
+    for (const [key, value] of Object.entries(this)) {
+      if (!(key in out)) out[key] = isErrorObject(value) ? credentialRedactor.error(value) : value;
+    }
+    if (this.cause !== undefined) out.cause = credentialRedactor.error(this.cause);
+    return out;
+  }
+
+  /** `util.inspect`: the stack, then what {@link toJSON} shows besides name and message. */
+  [inspect.custom](_depth = 0, options: InspectOptions = {}, show: typeof inspect = inspect): string {
+    const { name: _name, message: _message, ...fields } = this.toJSON();
+    return `${credentialRedactor.text(this.stack ?? `${this.name}: ${this.message}`)} ${show(fields, options)}`;
   }
 }
 
@@ -62,8 +87,10 @@ export class ConfigError extends PgScopeError {
   readonly field: string;
 
   constructor(field: string, message: string) {
-    super(`invalid option ${field}: ${message}`);
-    this.field = field;
+    // A field may be a caller's key cut short (a setting name): redact it on its own, before the message
+    // around it could make a cut-off URL password look terminated.
+    super(`invalid option ${redactCredentials(field, true)}: ${message}`);
+    this.field = redactCredentials(field, true);
   }
 }
 

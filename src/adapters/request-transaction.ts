@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { thrownField } from '../logging/thrown-value.js';
 import { describeValue, likelyTypo } from '../pool/pool-options.js';
 import type { TransactionOptions } from '../tx/tx-options.js';
 
@@ -85,7 +86,7 @@ export function requestPolicy<Req>(options: RequestTransactionOptions<Req> | und
 
 /** The body of the 500 response that replaces a response whose transaction failed to commit. */
 export function commitFailureBody(err: unknown): CommitFailureBody {
-  const code = (err as { code?: unknown } | null)?.code;
+  const code = thrownField(err, 'code');
   return {
     error: 'the transaction could not be committed',
     code: typeof code === 'string' ? code : undefined,

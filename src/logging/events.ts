@@ -3,7 +3,8 @@
  * `pool` (the pool's `application_name`, or `'pg-scope'`); the lines of an acquire scope have its `scopeId`,
  * and a transaction's lines its `txId` too, so one scope can be followed through the stream. Errors are under
  * `err` (type, message, code, the server's detail and hint), with the password and connection string
- * removed; query parameter values are never logged.
+ * removed and each text cut to 8 KB (`MAX_TEXT_CHARS` in `redact.ts`); query parameter values are never
+ * logged.
  *
  * Levels: the hot path (acquire, release, begin, commit, rollback, connect) at debug; exhaustion, slow
  * acquires, leaks, connection errors and connections destroyed because they broke at warn; failed rollbacks at

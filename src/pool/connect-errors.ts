@@ -1,3 +1,5 @@
+import { isErrorObject, thrownString } from '../logging/thrown-value.js';
+
 /**
  * Which connection failures a retry can fix. Refused, reset and timed-out connections, a server that is
  * starting up or shutting down (57P03, 57P01) or out of connection slots (53300, class 53, class 08) are
@@ -30,8 +32,7 @@ const TRANSIENT_MESSAGES = [
 ];
 
 function codeOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
+  return thrownString(err, 'code');
 }
 
 /** True when a failed connection attempt may succeed if tried again later. */
@@ -42,7 +43,7 @@ export function isTransientConnectError(err: unknown): boolean {
     if (/^08[0-9A-Z]{3}$/.test(code)) return true;
     return false;
   }
-  const message = err instanceof Error ? err.message : '';
+  const message = isErrorObject(err) ? (thrownString(err, 'message') ?? '') : '';
   return TRANSIENT_MESSAGES.some((m) => message.startsWith(m));
 }
 
@@ -55,7 +56,7 @@ export function isConnectionLoss(err: unknown): boolean {
   if (code !== undefined) {
     return TRANSIENT_NODE_CODES.has(code) || /^(57P0[1-3]|08[0-9A-Z]{3})$/.test(code);
   }
-  const message = err instanceof Error ? err.message : '';
+  const message = isErrorObject(err) ? (thrownString(err, 'message') ?? '') : '';
   return (
     TRANSIENT_MESSAGES.some((m) => message.startsWith(m)) ||
     // pg's query_timeout: the statement may still run and its answer may still come, so the connection is in

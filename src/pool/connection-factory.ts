@@ -69,7 +69,7 @@ export class ConnectionFactory {
   /** One connection attempt. Rejects with the driver's (or `onConnect`'s) error; the client is closed then. */
   async connect(): Promise<pg.Client> {
     const settings = this.#settings;
-    const client = new pg.Client(settings.clientConfig as pg.ClientConfig);
+    const client = new pg.Client(settings.clientConfig.driverConfig());
     const id = ++this.#nextId;
     client.on('error', (err: Error) => this.#onClientError(client, id, err));
     client.on('end', () => {

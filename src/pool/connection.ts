@@ -1,3 +1,4 @@
+import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import type { Lease } from './lease.js';
 
@@ -6,12 +7,16 @@ import type { Lease } from './lease.js';
  * forgets the client, and any later use rejects with `ScopeClosedError` without touching pool or server.
  */
 export class PoolConnection {
-  /** @internal */
-  protected readonly lease: Lease;
+  readonly #lease: Lease;
 
   /** @internal Made by the pool. */
   constructor(lease: Lease) {
-    this.lease = lease;
+    this.#lease = lease;
+  }
+
+  /** @internal A getter over a private field, so serialising the handle never walks into the lease. */
+  protected get lease(): Lease {
+    return this.#lease;
   }
 
   /**
@@ -55,6 +60,16 @@ export class PoolConnection {
   /** @internal Gives the connection back for destruction (a `pg.Pool`-style `release(err)`). */
   discard(): Promise<void> {
     return this.lease.revoke('released with an error');
+  }
+
+  /** `JSON.stringify`: the scope's id and whether it has ended; never the client. */
+  toJSON(): { scopeId: string; released: boolean } {
+    return { scopeId: this.scopeId, released: this.released };
+  }
+
+  /** `util.inspect`: what {@link toJSON} shows. */
+  [inspect.custom](_depth = 0, options: InspectOptions = {}, show = inspect): string {
+    return `${this.constructor.name} ${show(this.toJSON(), options)}`;
   }
 
   /** `await using`: the same as {@link release}. */

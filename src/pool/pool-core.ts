@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { inspect } from 'node:util';
+import { type InspectOptions, inspect } from 'node:util';
 import { createPool as createGenericPool, type Pool as GenericPool } from 'generic-pool';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -14,6 +14,7 @@ import {
 import { LogEvent } from '../logging/events.js';
 import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
+import { thrownField, thrownMessage } from '../logging/thrown-value.js';
 import { isTransientConnectError } from './connect-errors.js';
 import { ConnectGate } from './connect-gate.js';
 import { ConnectionFactory } from './connection-factory.js';
@@ -97,8 +98,8 @@ export class PoolCore implements LeaseOwner {
   constructor(settings: PoolSettings) {
     this.settings = settings;
     const cc = settings.clientConfig;
-    this.#redactor = new Redactor([cc.password as string | undefined, cc.connectionString]);
-    this.#name = poolName(cc);
+    this.#redactor = new Redactor(cc.secrets());
+    this.#name = this.#redactor.text(poolName(cc));
     this.log = createPoolLogger(settings.logger, this.#name, this.#redactor);
     this.#factory = new ConnectionFactory(settings, this.log);
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
@@ -151,6 +152,11 @@ export class PoolCore implements LeaseOwner {
       if (this.#gate.permanent) this.#rejectAllWaiters(() => this.#connectError(performance.now()));
     });
     void this.#store.start();
+  }
+
+  /** The pool's name in log lines (`application_name`, or 'pg-scope'). */
+  get name(): string {
+    return this.#name;
   }
 
   /** Counters and totals, a snapshot. */
@@ -345,7 +351,7 @@ export class PoolCore implements LeaseOwner {
     const gate = this.#gate;
     const waited = Math.round(performance.now() - started);
     const cause = gate.lastFailure;
-    const what = cause instanceof Error ? cause.message : String(cause);
+    const what = thrownMessage(cause);
     return new ConnectError(
       gate.permanent
         ? `could not connect to the server: ${this.#redactor.text(what)}`
@@ -479,7 +485,7 @@ export class PoolCore implements LeaseOwner {
       {
         event: LogEvent.connectError,
         attempt: this.#gate.failures,
-        code: (err as { code?: unknown })?.code,
+        code: thrownField(err, 'code'),
         permanent,
         err,
       },
@@ -647,8 +653,13 @@ export class PoolCore implements LeaseOwner {
     this.#closed = true;
   }
 
-  /** `util.inspect` shows the pool's name and counters, never its settings: they hold the password. */
-  [inspect.custom](): string {
-    return `PoolCore ${inspect({ name: this.#name, stats: this.stats() })}`;
+  /** `JSON.stringify` shows the pool's name and counters, never its settings. */
+  toJSON(): { name: string; closed: boolean; stats: PoolStats } {
+    return { name: this.#name, closed: this.closed, stats: this.stats() };
+  }
+
+  /** `util.inspect` shows what {@link toJSON} shows. */
+  [inspect.custom](_depth = 0, options: InspectOptions = {}, show = inspect): string {
+    return `PoolCore ${show(this.toJSON(), options)}`;
   }
 }

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
 import { createPool } from '../tx/pool.js';
-import { normalizePoolConfig, type PoolConfig } from './pool-options.js';
+import { describeValue, normalizePoolConfig, type PoolConfig } from './pool-options.js';
 
 /** Calls `createPool(config)` and returns what it threw; fails the test when it did not throw. */
 function configErrorOf(config: unknown): ConfigError {
@@ -307,5 +307,26 @@ describe('pool options', () => {
       expect(pool.stats()).toMatchObject({ max: 2, size: 0, created: 0 });
       await pool.close();
     });
+  });
+});
+
+describe('describeValue', () => {
+  it('describes strings by length only, never by content', () => {
+    expect(describeValue('postgres://app:PW@db/app')).toBe('a string of 24 characters');
+    expect(describeValue('x')).toBe('a string of 1 character');
+    expect(describeValue('')).toBe('an empty string');
+    expect(describeValue('short')).not.toContain('short');
+  });
+
+  it('describes other values by type', () => {
+    expect(describeValue(3)).toBe('3');
+    expect(describeValue(true)).toBe('true');
+    expect(describeValue(null)).toBe('null');
+    expect(describeValue(undefined)).toBe('undefined');
+    expect(describeValue([1])).toBe('an array');
+    expect(describeValue({ a: 1 })).toBe('an object');
+    expect(describeValue(() => 1)).toBe('a function');
+    expect(describeValue(Symbol('s'))).toBe('a symbol');
+    expect(describeValue(10n)).toBe('a bigint');
   });
 });

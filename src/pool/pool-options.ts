@@ -1,6 +1,7 @@
 import type { ClientConfig } from 'pg';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
+import { type ClientOptions, checkClientStrings, sealClientConfig } from './client-options.js';
 
 /** What `resetOnRelease` accepts. */
 export const RESET_MODES = ['rollback', 'discard'] as const;
@@ -66,8 +67,11 @@ export interface PoolSettings {
   readonly onConnect: OnConnect | undefined;
   readonly resetOnRelease: ResetMode;
   readonly nestedAcquire: NestedAcquireMode;
-  /** What reaches `new pg.Client(...)`: the caller's ClientConfig less the pool's own keys. */
-  readonly clientConfig: Readonly<ClientConfig>;
+  /**
+   * What reaches `new pg.Client(...)` (through `driverConfig()`): the caller's ClientConfig less the pool's own
+   * keys, with the password and connection string in private fields.
+   */
+  readonly clientConfig: ClientOptions;
 }
 
 const POOL_KEYS = [
@@ -130,10 +134,16 @@ const DEFAULTS = {
   nestedAcquire: 'warn',
 } as const;
 
-/** Describes a value for an error message without echoing secrets or huge strings. */
+/**
+ * Describes a value for an error message by its type, never by its content: a string is described by its
+ * length only (`a string of 27 characters`), since a misplaced string may be a connection string or a
+ * password.
+ */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string')
-    return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'string') {
+    if (value.length === 0) return 'an empty string';
+    return value.length === 1 ? 'a string of 1 character' : `a string of ${value.length} characters`;
+  }
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   if (typeof value === 'function') return 'a function';
   if (Array.isArray(value)) return 'an array';
@@ -231,7 +241,8 @@ function isLogger(value: unknown): value is Logger {
  */
 export function normalizePoolConfig(config: PoolConfig | undefined): PoolSettings {
   if (config !== undefined && (typeof config !== 'object' || config === null || Array.isArray(config))) {
-    throw new ConfigError('config', `expected an object, got ${describeValue(config)}`);
+    const hint = typeof config === 'string' ? ' (a connection string goes in { connectionString })' : '';
+    throw new ConfigError('config', `expected an object, got ${describeValue(config)}${hint}`);
   }
   const input = (config ?? {}) as Record<string, unknown>;
   for (const key of Object.keys(input)) {
@@ -311,6 +322,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   if (input.pipeline !== undefined) {
     throw new ConfigError('pipeline', 'is managed by pg-scope per transaction scope; remove it');
   }
+  checkClientStrings(clientConfig);
 
   return Object.freeze({
     max,
@@ -327,7 +339,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     onConnect: input.onConnect as OnConnect | undefined,
     resetOnRelease,
     nestedAcquire,
-    clientConfig: Object.freeze(clientConfig as ClientConfig),
+    clientConfig: sealClientConfig(clientConfig),
   });
 }
 

@@ -1,3 +1,4 @@
+import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import type { PoolStats } from '../errors.js';
 import type { PoolConnection } from './connection.js';
@@ -10,12 +11,16 @@ import { checkAcquireOptions, type PoolSettings } from './pool-options.js';
  * `Pool` (in `src/tx`) adds transactions on top; this class knows nothing of them.
  */
 export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposable {
-  /** @internal */
-  protected readonly core: PoolCore;
+  readonly #core: PoolCore;
 
   /** @internal Use `createPool`. */
   constructor(settings: PoolSettings) {
-    this.core = new PoolCore(settings);
+    this.#core = new PoolCore(settings);
+  }
+
+  /** @internal A getter over a private field, so serialising the pool never walks into its settings. */
+  protected get core(): PoolCore {
+    return this.#core;
   }
 
   /** @internal Wraps a lease in the handle users get. */
@@ -90,6 +95,16 @@ export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposa
    */
   close(options?: CloseOptions): Promise<void> {
     return this.core.close(options);
+  }
+
+  /** `JSON.stringify` (and so pino, given `{ pool }`): the pool's name, whether it is closed, and its counters. */
+  toJSON(): { name: string; closed: boolean; stats: PoolStats } {
+    return this.#core.toJSON();
+  }
+
+  /** `util.inspect`: what {@link toJSON} shows; never the settings, which hold the password. */
+  [inspect.custom](_depth = 0, options: InspectOptions = {}, show = inspect): string {
+    return `${this.constructor.name} ${show(this.toJSON(), options)}`;
   }
 
   /** `await using pool = createPool(...)`: closes the pool. */

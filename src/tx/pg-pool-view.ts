@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import type { Connection } from './connection.js';
 import type { AmbientScope, Pool } from './pool.js';
@@ -87,6 +88,16 @@ class PgClientView extends EventEmitter {
     return this.#scope.query(q, values);
   }
 
+  /** `JSON.stringify`: the id of the scope it runs in and whether it joined a transaction; never the client. */
+  toJSON(): { scopeId: string; joined: boolean } {
+    return { scopeId: this.#scope.scopeId, joined: this.#owned === undefined && 'commit' in this.#scope };
+  }
+
+  /** `util.inspect`: what {@link toJSON} shows. */
+  [inspect.custom](_depth = 0, options: InspectOptions = {}, show = inspect): string {
+    return `PgClientView ${show(this.toJSON(), options)}`;
+  }
+
   /** Gives the connection back (destroys it when `err` is truthy, like pg.Pool). Joined: ends open savepoints. */
   release(err?: Error | boolean): void {
     for (const sp of this.#savepoints.splice(0).reverse()) {
@@ -120,6 +131,22 @@ export class PgPoolView extends EventEmitter {
   }
   get ending(): boolean {
     return this.#pool.closed;
+  }
+
+  /** `JSON.stringify`: the counts pg.Pool reports; never the pool's settings. */
+  toJSON(): { totalCount: number; idleCount: number; waitingCount: number; ending: boolean } {
+    const stats = this.#pool.stats();
+    return {
+      totalCount: stats.size,
+      idleCount: stats.idle,
+      waitingCount: stats.waiting,
+      ending: this.ending,
+    };
+  }
+
+  /** `util.inspect`: what {@link toJSON} shows. */
+  [inspect.custom](_depth = 0, options: InspectOptions = {}, show = inspect): string {
+    return `PgPoolView ${show(this.toJSON(), options)}`;
   }
 
   /** A client: joined to the ambient transaction if there is one, else on a connection of its own. */

@@ -1,4 +1,5 @@
 import { CommitUnknownError, TransactionRolledBackError } from '../errors.js';
+import { thrownField } from '../logging/thrown-value.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
 import type { RetryOptions } from './tx-options.js';
 
@@ -13,7 +14,7 @@ const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 export function isRetryable(err: unknown): boolean {
   if (err instanceof CommitUnknownError) return false;
   if (err instanceof TransactionRolledBackError) return isRetryable(err.cause);
-  const code = (err as { code?: unknown } | null)?.code;
+  const code = thrownField(err, 'code');
   if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) return true;
   return isConnectionLoss(err);
 }

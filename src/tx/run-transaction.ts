@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactionRolledBackError } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
+import { thrownField } from '../logging/thrown-value.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
 import type { Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
@@ -65,7 +66,7 @@ export async function runTransaction<T>(
             txId: tx.id,
             scopeId: lease.id,
             attempt,
-            sqlstate: (failure as { code?: unknown } | null)?.code,
+            sqlstate: thrownField(failure, 'code'),
             delayMillis,
             err,
           },

@@ -1,3 +1,4 @@
+import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import {
   CommitUnknownError,
@@ -358,14 +359,7 @@ export class Transaction implements AsyncDisposable {
           'ROLLBACK failed; destroying the connection',
         );
       }
-      if (
-        cause !== null &&
-        typeof cause === 'object' &&
-        Object.isExtensible(cause) &&
-        !('suppressed' in cause)
-      ) {
-        (cause as { suppressed?: unknown }).suppressed = err;
-      }
+      attachSuppressed(cause, err);
       if (!this.#ownsLease) await lease.revoke('reset failed');
       return this.#finish('reset failed');
     }
@@ -433,6 +427,16 @@ export class Transaction implements AsyncDisposable {
     return this.#aborting;
   }
 
+  /** `JSON.stringify`: the ids and the state; never the connection or the options. */
+  toJSON(): { txId: string; scopeId: string; state: TransactionState } {
+    return { txId: this.id, scopeId: this.scopeId, state: this.#state };
+  }
+
+  /** `util.inspect`: what {@link toJSON} shows. */
+  [inspect.custom](_depth = 0, options: InspectOptions = {}, show = inspect): string {
+    return `Transaction ${show(this.toJSON(), options)}`;
+  }
+
   /**
    * @internal The callback form: run `fn`, then commit if it resolved or roll back if it threw, and reject
    * with the same error object. A deadline or abort rejects with its own error.
@@ -470,6 +474,17 @@ export class Transaction implements AsyncDisposable {
     if (this.#state === 'active') await this.commit();
     else await this.#finish(undefined);
     return value;
+  }
+}
+
+/** Attaches a failed ROLLBACK's error to the original error as `suppressed`, where that object allows it. */
+function attachSuppressed(cause: unknown, err: unknown): void {
+  if (cause === null || typeof cause !== 'object') return;
+  try {
+    if (Object.isExtensible(cause) && !('suppressed' in cause))
+      (cause as { suppressed?: unknown }).suppressed = err;
+  } catch {
+    // A Proxy whose traps throw: the rollback failure is logged anyway; there is nowhere to attach it.
   }
 }
 
