@@ -63,7 +63,12 @@ export class PoolConnection {
   }
 
   /** `JSON.stringify`: the scope's id and whether it has ended; never the client. */
-  toJSON(): { scopeId: string; released: boolean } {
+  toJSON(): {
+    /** The scope's id in log lines. */
+    scopeId: string;
+    /** Whether the scope has ended. */
+    released: boolean;
+  } {
     return { scopeId: this.scopeId, released: this.released };
   }
 

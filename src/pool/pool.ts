@@ -98,7 +98,14 @@ export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposa
   }
 
   /** `JSON.stringify` (and so pino, given `{ pool }`): the pool's name, whether it is closed, and its counters. */
-  toJSON(): { name: string; closed: boolean; stats: PoolStats } {
+  toJSON(): {
+    /** The pool's name (as in its log lines). */
+    name: string;
+    /** Whether `close()` was called. */
+    closed: boolean;
+    /** `stats()` at the time of the call. */
+    stats: PoolStats;
+  } {
     return this.#core.toJSON();
   }
 

@@ -428,7 +428,14 @@ export class Transaction implements AsyncDisposable {
   }
 
   /** `JSON.stringify`: the ids and the state; never the connection or the options. */
-  toJSON(): { txId: string; scopeId: string; state: TransactionState } {
+  toJSON(): {
+    /** The transaction's id in log lines. */
+    txId: string;
+    /** The scope's id in log lines. */
+    scopeId: string;
+    /** The transaction's state. */
+    state: TransactionState;
+  } {
     return { txId: this.id, scopeId: this.scopeId, state: this.#state };
   }
 
