@@ -180,6 +180,21 @@ describe('pool property: random sizes and schedules against a model of exhaustio
     await fc.assert(fc.asyncProperty(schedule, run), { numRuns: 30, endOnFailure: true });
   });
 
+  it('a caller whose idle connection was broken keeps its place ahead of later callers', async () => {
+    // Found by the property above: the first caller took the terminated idle connection, and a second caller
+    // queued while it did; the first was then refused 'no-wait' as if the second had come first.
+    await run({
+      max: 1,
+      min: 1,
+      acquireTimeoutMillis: 0,
+      steps: [
+        { kind: 'kill' },
+        { kind: 'acquire', holdMillis: 400, timeoutMillis: 0 },
+        { kind: 'acquire', holdMillis: 5, timeoutMillis: 0 },
+      ],
+    });
+  });
+
   it('fixed-size pools right after createPool (the schedules that found the min = max bug)', async () => {
     for (const max of [1, 2, 5]) {
       await run({

@@ -197,15 +197,19 @@ export class PoolCore implements LeaseOwner {
     // Fast path: nobody waits and a connection is idle. An idle connection the store already owes to one of
     // its own pending acquires (a job's handoff) is not free: taking it would leave a store acquire pending
     // with nothing to hand over, and the store would loop on create() (NO_ROOM) without end.
+    let first = false;
     while (this.#waiters.size === 0 && this.#store.available > this.#store.pending) {
       const lease = this.#check(await this.#store.acquire(), stack);
       if (lease) return this.#lent(lease, started);
+      // The idle connection was broken: later callers may have queued meanwhile, but this one came first.
+      first = true;
     }
     const lease = await this.#wait(
       options?.timeoutMillis ?? this.settings.acquireTimeoutMillis,
       signal,
       stack,
       started,
+      first,
     );
     return this.#lent(lease, started);
   }
@@ -264,13 +268,19 @@ export class PoolCore implements LeaseOwner {
     return lease;
   }
 
-  #wait(timeoutMillis: number, signal: AbortSignal | undefined, stack: Error | undefined, started: number) {
+  #wait(
+    timeoutMillis: number,
+    signal: AbortSignal | undefined,
+    stack: Error | undefined,
+    started: number,
+    first: boolean,
+  ) {
     return new Promise<Lease>((resolve, reject) => {
       const s = this.settings;
       const full = this.#store.size + this.#connecting >= s.max;
       // Fail fast only when every connection the pool may have is borrowed or already promised to an earlier
       // caller: a connection still being opened (by min-keeping, or for this queue) is one to wait for.
-      if (timeoutMillis === 0 && this.#leases.size + this.#waiters.size >= s.max) {
+      if (timeoutMillis === 0 && this.#leases.size + (first ? 0 : this.#waiters.size) >= s.max) {
         return reject(this.#exhausted('no-wait', started));
       }
       // Callers waiting only for a connection the pool still has room to open do not count against maxWaiting
@@ -302,7 +312,8 @@ export class PoolCore implements LeaseOwner {
         waiter.onAbort = () => this.#leave(waiter, signal.reason);
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
-      waiter.node = this.#waiters.push(waiter);
+      if (first) this.#requeueFront(waiter);
+      else waiter.node = this.#waiters.push(waiter);
       this.#dispatch();
     });
   }
