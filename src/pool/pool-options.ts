@@ -48,6 +48,11 @@ export interface PoolConfig extends ClientConfig {
   resetOnRelease?: ResetMode;
   /** An acquire from inside a scope of the same pool, in the same async context. Default `'warn'`. */
   nestedAcquire?: NestedAcquireMode;
+  /**
+   * `true`: idle connections and the pool's timers do not keep the process alive (pg.Pool's option of the same
+   * name); a borrowed connection still does. Default `false`: idle connections keep it alive until `close()`.
+   */
+  allowExitOnIdle?: boolean;
 }
 
 /** The pool's own options after defaults and validation; frozen. */
@@ -66,6 +71,7 @@ export interface PoolSettings {
   readonly onConnect: OnConnect | undefined;
   readonly resetOnRelease: ResetMode;
   readonly nestedAcquire: NestedAcquireMode;
+  readonly allowExitOnIdle: boolean;
   /** What reaches `new pg.Client(...)`: the caller's ClientConfig less the pool's own keys. */
   readonly clientConfig: Readonly<ClientConfig>;
 }
@@ -85,6 +91,7 @@ const POOL_KEYS = [
   'onConnect',
   'resetOnRelease',
   'nestedAcquire',
+  'allowExitOnIdle',
 ] as const;
 
 /** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
@@ -128,6 +135,7 @@ const DEFAULTS = {
   leakDetectionMillis: 0,
   resetOnRelease: 'rollback',
   nestedAcquire: 'warn',
+  allowExitOnIdle: false,
 } as const;
 
 /** Describes a value for an error message without echoing secrets or huge strings. */
@@ -298,6 +306,10 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   }
   const resetOnRelease = checkOneOf('resetOnRelease', pick('resetOnRelease'), RESET_MODES);
   const nestedAcquire = checkOneOf('nestedAcquire', pick('nestedAcquire'), NESTED_ACQUIRE_MODES);
+  const allowExitOnIdle = pick('allowExitOnIdle');
+  if (typeof allowExitOnIdle !== 'boolean') {
+    throw new ConfigError('allowExitOnIdle', `expected true or false, got ${describeValue(allowExitOnIdle)}`);
+  }
 
   const clientConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
@@ -327,6 +339,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     onConnect: input.onConnect as OnConnect | undefined,
     resetOnRelease,
     nestedAcquire,
+    allowExitOnIdle,
     clientConfig: Object.freeze(clientConfig as ClientConfig),
   });
 }
