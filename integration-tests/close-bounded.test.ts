@@ -11,6 +11,15 @@ function liveSockets(): number {
   return process.getActiveResourcesInfo().filter((type) => type === 'TCPSocketWrap').length;
 }
 
+/** Waits up to `timeoutMillis` for `count` sessions of `server` to have ended; resolves with how many had. */
+function sessionsEnded(server: StubbornServer, count: number, timeoutMillis: number): Promise<number> {
+  return pollUntil(
+    () => server.sessionsEnded,
+    (n) => n >= count,
+    timeoutMillis,
+  );
+}
+
 /**
  * Closing against a server that never lets go (a hostile server, or a partition where TCP retries for about
  * 15 minutes): Terminate is ignored, no socket is ever closed from its side, a query never finishes.
@@ -66,7 +75,7 @@ describe('close() against a server that never closes a socket', () => {
     // The server ignored every goodbye, and still every connection is gone: the pool destroyed the sockets.
     expect(server.terminates).toBeGreaterThanOrEqual(1);
     expect(await pollUntil(liveSockets, (n) => n === baseline, 1_000)).toBe(baseline);
-    expect(await pollUntil(() => server.sessionsEnded, (n) => n === 3, 1_000)).toBe(3);
+    expect(await sessionsEnded(server, 3, 1_000)).toBe(3);
     expect(pool.stats()).toMatchObject({ created: 3, destroyed: 3, borrowed: 0, idle: 0 });
   });
 
@@ -79,7 +88,7 @@ describe('close() against a server that never closes a socket', () => {
     });
 
     // The cancel requests give up after about 2 s; then the connection is destroyed.
-    expect(await pollUntil(() => server.sessionsEnded, (n) => n === 1, 8_000)).toBe(1);
+    expect(await sessionsEnded(server, 1, 8_000)).toBe(1);
 
     // Repeated (the query never stopped), but a handful: 50 ms doubling to 500 ms within 2 s is 7 requests,
     // where one every 50 ms would be about 40.
@@ -107,7 +116,7 @@ describe('close() against a server that never closes a socket', () => {
     expect(closing.millis).toBeLessThan(1_500);
     expect(server.cancels.length).toBeGreaterThanOrEqual(1);
     expect(server.cancels.length).toBeLessThanOrEqual(2);
-    expect(await pollUntil(() => server.sessionsEnded, (n) => n === 1, 1_000)).toBe(1);
+    expect(await sessionsEnded(server, 1, 1_000)).toBe(1);
   });
 
   it("pg's Client still has the socket pg-scope unrefs and destroys (src/pool/client-socket.ts)", async () => {
@@ -130,6 +139,6 @@ describe('close() against a server that never closes a socket', () => {
     await endClient(client, 100);
     expect(server.terminates).toBe(1);
     expect(client.connection.stream.destroyed).toBe(true);
-    expect(await pollUntil(() => server.sessionsEnded, (n) => n === 1, 1_000)).toBe(1);
+    expect(await sessionsEnded(server, 1, 1_000)).toBe(1);
   });
 });
