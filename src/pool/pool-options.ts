@@ -49,8 +49,9 @@ export interface PoolConfig extends ClientConfig {
   /** An acquire from inside a scope of the same pool, in the same async context. Default `'warn'`. */
   nestedAcquire?: NestedAcquireMode;
   /**
-   * `true`: idle connections and the pool's timers do not keep the process alive (pg.Pool's option of the same
-   * name); a borrowed connection still does. Default `false`: idle connections keep it alive until `close()`.
+   * `true`: idle connections and the pool's background timers (idle eviction, leak sweep) do not keep the
+   * process alive (pg.Pool's option of the same name); a borrowed connection, a waiting acquire or a
+   * transaction's deadline still does. Default `false`: an idle connection keeps it alive until it is closed.
    */
   allowExitOnIdle?: boolean;
 }
