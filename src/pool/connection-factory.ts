@@ -1,12 +1,20 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { LogEvent } from '../logging/events.js';
-import { sendCancelRequest } from './cancel-request.js';
+import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
+import { endClient, holdProcess } from './client-socket.js';
 import { isConnectionLoss } from './connect-errors.js';
 import type { PoolSettings } from './pool-options.js';
 
 /** How long closing a connection keeps cancelling a query that is still running before it gives up. */
 const CANCEL_RETRY_MILLIS = 2_000;
+/** How long one cancel request waits for the server to close its socket (it does once it signalled the backend). */
+const CANCEL_WAIT_MILLIS = 1_000;
+/** How long a closing connection waits for the server to close the socket after Terminate; then it is destroyed. */
+const END_WAIT_MILLIS = 1_000;
+/** Once the pool's close timeout has passed: the wait of one last cancel request, and of the goodbye. */
+const HURRIED_WAIT_MILLIS = 200;
 
 /** What the pool knows about each server connection it opened; kept beside the client, not on it. */
 export interface ClientInfo {
@@ -46,6 +54,13 @@ export class ConnectionFactory {
   #nextId = 0;
   #created = 0;
   #destroyed = 0;
+  /** `performance.now()` when the pool's close timeout ends (see finishBy); Infinity while it is open. */
+  #deadline = Number.POSITIVE_INFINITY;
+  /** Aborted at #deadline: cancel requests and the pauses between them stop. */
+  readonly #hurry = new AbortController();
+  #hurryTimer: NodeJS.Timeout | undefined;
+  /** Connections saying goodbye (see #end), so the pool's close can wait for every socket to be gone. */
+  readonly #ending = new Set<Promise<void>>();
 
   constructor(settings: PoolSettings, log: Logger) {
     this.#settings = settings;
@@ -84,12 +99,13 @@ export class ConnectionFactory {
       if (settings.onConnect) await this.#runOnConnect(client, started);
     } catch (err) {
       this.#connecting.delete(client);
-      client.end().catch(() => {
-        // The attempt already failed; closing its socket is best effort and its error adds nothing.
-      });
+      // The attempt already failed; closing its socket is best effort (endClient never rejects).
+      void this.#end(client);
       throw err;
     }
     this.#connecting.delete(client);
+    // An idle connection, until the pool lends it (see markIdle).
+    if (settings.allowExitOnIdle) holdProcess(client, false);
     const now = performance.now();
     const lifetime = settings.maxLifetimeMillis;
     this.#info.set(client, {
@@ -145,6 +161,14 @@ export class ConnectionFactory {
     }
   }
 
+  /**
+   * With `allowExitOnIdle`, an idle connection's socket does not keep the process alive and a borrowed one does
+   * (pg.Pool's rule). Without it, every socket does, as Node's sockets do.
+   */
+  markIdle(client: pg.Client, idle: boolean): void {
+    if (this.#settings.allowExitOnIdle) holdProcess(client, !idle);
+  }
+
   /** Marks a client broken when a query failed because the connection is gone. */
   noteQueryError(client: pg.Client, err: unknown): void {
     if (!isConnectionLoss(err)) return;
@@ -169,28 +193,77 @@ export class ConnectionFactory {
     }
     // pg's end() waits for pipelined queries to finish: leave pipeline mode so a running query is dropped.
     (client as { pipeline: boolean }).pipeline = false;
-    if (info && running && info.brokenBy === undefined) {
-      // A cancel that reaches the backend before it has read the query is ignored (the backend would then run
-      // on after the socket closes), so repeat it until the query has ended, for at most CANCEL_RETRY_MILLIS.
-      const deadline = performance.now() + CANCEL_RETRY_MILLIS;
-      do {
-        await sendCancelRequest(client);
-        if (info.inflight === 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      } while (info.inflight > 0 && performance.now() < deadline);
+    if (info && running && info.brokenBy === undefined) await this.#cancelRunning(client, info);
+    await this.#end(client);
+  }
+
+  /**
+   * Cancels the query a closing connection still runs. A cancel that reaches the backend before it has read
+   * the query is ignored (the backend would then run on after the socket closes), so it is repeated, with a
+   * growing pause, until the query has ended, for at most CANCEL_RETRY_MILLIS and never past the pool's close
+   * timeout: after it, one last request, briefly.
+   */
+  async #cancelRunning(client: pg.Client, info: ClientInfo): Promise<void> {
+    const hurry = this.#hurry.signal;
+    const until = performance.now() + CANCEL_RETRY_MILLIS;
+    for (let attempt = 1; ; attempt++) {
+      if (hurry.aborted) {
+        if (attempt === 1) await sendCancelRequest(client, HURRIED_WAIT_MILLIS);
+        return;
+      }
+      await sendCancelRequest(client, Math.min(CANCEL_WAIT_MILLIS, until - performance.now()), hurry);
+      const pause = cancelPauseMillis(attempt);
+      if (info.inflight === 0 || performance.now() + pause >= until) return;
+      await sleep(pause, undefined, { signal: hurry }).catch(() => {
+        // The pool's close timeout passed: checked at the top of the loop.
+      });
+      if (info.inflight === 0) return;
     }
-    await client.end().catch(() => {
-      // The connection is being thrown away; a failure to say goodbye cleanly changes nothing.
-    });
+  }
+
+  /**
+   * Says goodbye (Terminate) and closes the socket, destroying it when the server does not close it in time: at
+   * most END_WAIT_MILLIS, and not past the pool's close timeout by more than HURRIED_WAIT_MILLIS. The socket
+   * keeps the process alive until then, whatever `allowExitOnIdle` says: this is work in progress.
+   */
+  #end(client: pg.Client): Promise<void> {
+    holdProcess(client, true);
+    const left = this.#deadline - performance.now();
+    const ending = endClient(client, Math.min(END_WAIT_MILLIS, Math.max(HURRIED_WAIT_MILLIS, left))).finally(
+      () => this.#ending.delete(ending),
+    );
+    this.#ending.add(ending);
+    return ending;
+  }
+
+  /**
+   * The pool is closing and its close timeout ends at `deadline` (`performance.now()` based): from then on the
+   * connections being closed stop cancelling their queries and get only a brief goodbye.
+   */
+  finishBy(deadline: number): void {
+    this.#deadline = deadline;
+    clearTimeout(this.#hurryTimer);
+    const wait = deadline - performance.now();
+    if (wait <= 0) this.#hurry.abort();
+    else if (wait !== Number.POSITIVE_INFINITY) {
+      this.#hurryTimer = setTimeout(() => this.#hurry.abort(), Math.min(wait, 2 ** 31 - 1));
+      // Only closing sockets need it, and they keep the process alive themselves.
+      this.#hurryTimer.unref();
+    }
+  }
+
+  /** Waits until every connection being closed is gone (each is bounded: see #end), then drops the deadline timer. */
+  async ended(): Promise<void> {
+    while (this.#ending.size > 0) await Promise.all([...this.#ending]);
+    clearTimeout(this.#hurryTimer);
   }
 
   /** Aborts connection attempts still in progress (pool closing). */
   abortConnecting(): void {
     for (const [client, abort] of this.#connecting) {
       abort(new Error('Connection terminated: the pool is closing'));
-      client.end().catch(() => {
-        // Aborting an attempt; its own connect() call reports the failure.
-      });
+      // Aborting an attempt; its own connect() call reports the failure (endClient never rejects).
+      void this.#end(client);
     }
   }
 }

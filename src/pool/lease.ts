@@ -56,6 +56,8 @@ export class Lease {
    * so the caller's own queries run inside the transaction).
    */
   beforeClientAccess: (() => void) | undefined;
+  /** Runs once when the pool takes the connection away (`revoke`), before it is destroyed. */
+  onRevoke: (() => void) | undefined;
   #pipelined = false;
   /**
    * Set when the scope knows the server has ended the transaction (a refused COMMIT), although pg's status
@@ -154,6 +156,9 @@ export class Lease {
   /** Takes the connection away from the scope (pool closing, or the connection is unusable). */
   revoke(reason: string): Promise<void> {
     this.#state = 'broken';
+    const onRevoke = this.onRevoke;
+    this.onRevoke = undefined;
+    onRevoke?.();
     return this.end(reason);
   }
 }

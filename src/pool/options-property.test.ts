@@ -212,6 +212,7 @@ const POOL_RULES: Readonly<Record<string, (v: unknown) => boolean>> = {
   onConnect: (v) => typeof v === 'function',
   resetOnRelease: (v) => v === 'rollback' || v === 'discard',
   nestedAcquire: (v) => v === 'warn' || v === 'error' || v === 'allow',
+  allowExitOnIdle: (v) => typeof v === 'boolean',
   // pg-scope manages pipelining itself.
   pipeline: () => false,
 };
@@ -551,6 +552,7 @@ describe('bad input: properties of every options object', () => {
         onConnect: rarely(fc.constant(async () => {})),
         resetOnRelease: rarely(fc.constantFrom('rollback', 'discard')),
         nestedAcquire: rarely(fc.constantFrom('warn', 'error', 'allow')),
+        allowExitOnIdle: rarely(fc.boolean()),
       },
       { requiredKeys: [] },
     );

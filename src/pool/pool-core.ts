@@ -140,6 +140,8 @@ export class PoolCore implements LeaseOwner {
         autostart: false,
         idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
         softIdleTimeoutMillis: idle === Number.POSITIVE_INFINITY ? -1 : idle,
+        // generic-pool unrefs its eviction timer itself (3.x, not an option): it never keeps the process alive,
+        // which integration-tests/exit-on-idle.test.ts relies on.
         evictionRunIntervalMillis:
           idle === Number.POSITIVE_INFINITY ? 0 : Math.max(10, Math.min(1_000, idle / 2)),
         numTestsPerEvictionRun: settings.max,
@@ -176,6 +178,11 @@ export class PoolCore implements LeaseOwner {
       commits: this.totals.commits,
       rollbacks: this.totals.rollbacks,
     };
+  }
+
+  /** @internal Aborted when `close()` starts: sleeps on the pool's behalf (retry backoff) end then. */
+  get closingSignal(): AbortSignal {
+    return this.#stopping.signal;
   }
 
   /** True once `close()` was called. */
@@ -258,6 +265,7 @@ export class PoolCore implements LeaseOwner {
       this.#storeDestroy(client, reason);
       return undefined;
     }
+    this.#factory.markIdle(client, false);
     return new Lease(this, client, info, stack);
   }
 
@@ -581,6 +589,7 @@ export class PoolCore implements LeaseOwner {
   }
 
   #storeRelease(client: pg.Client): void {
+    this.#factory.markIdle(client, true);
     this.#store.release(client).then(
       () => this.#dispatch(),
       () => {
@@ -650,8 +659,10 @@ export class PoolCore implements LeaseOwner {
     this.#rejectAllWaiters(() => new PoolClosedError());
     this.#stopping.abort();
     clearInterval(this.#leakSweep);
-    this.#factory.abortConnecting();
     const deadline = performance.now() + timeoutMillis;
+    // Closing connections (cancel requests, goodbyes) count against the same timeout.
+    this.#factory.finishBy(deadline);
+    this.#factory.abortConnecting();
     while (this.#leases.size > 0 && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, Math.min(25, Math.max(1, deadline - performance.now()))));
     }
@@ -661,6 +672,7 @@ export class PoolCore implements LeaseOwner {
     for (const client of this.#handoff.splice(0)) await this.#factory.destroy(client, 'pool closed');
     await this.#store.drain();
     await this.#store.clear();
+    await this.#factory.ended();
     this.#closed = true;
   }
 

@@ -86,6 +86,11 @@ const BAD_VALUES: readonly Case[] = [
   ['nestedAcquire', 'ERROR'],
   ['nestedAcquire', false],
   ['nestedAcquire', ''],
+  ['allowExitOnIdle', 'true'],
+  ['allowExitOnIdle', 1],
+  ['allowExitOnIdle', 0],
+  ['allowExitOnIdle', null],
+  ['allowExitOnIdle', {}],
   ['pipeline', true],
 ];
 
@@ -105,6 +110,9 @@ const TYPOS: readonly string[] = [
   'resetOnRelase',
   'nestedAquire',
   'onconect',
+  'allowExitOnIdel',
+  'alowExitOnIdle',
+  'allowExitOnIddle',
   'applicationName',
   'statementTimeout',
   'conectionString',
@@ -182,6 +190,7 @@ describe('pool options', () => {
         onConnect: undefined,
         resetOnRelease: 'rollback',
         nestedAcquire: 'warn',
+        allowExitOnIdle: false,
       });
       for (const key of [
         'max',
@@ -235,6 +244,15 @@ describe('pool options', () => {
       for (const nestedAcquire of ['warn', 'error', 'allow'] as const) {
         expect(normalizePoolConfig({ nestedAcquire }).nestedAcquire).toBe(nestedAcquire);
       }
+    });
+
+    it("accepts allowExitOnIdle true or false, keeps it out of pg's config, and names the allowed values", () => {
+      for (const allowExitOnIdle of [true, false]) {
+        const settings = normalizePoolConfig({ allowExitOnIdle });
+        expect(settings.allowExitOnIdle).toBe(allowExitOnIdle);
+        expect(settings.clientConfig).not.toHaveProperty('allowExitOnIdle');
+      }
+      expect(configErrorOf({ allowExitOnIdle: 'yes' }).message).toContain('expected true or false');
     });
 
     it('accepts a pino logger and an onConnect function', () => {

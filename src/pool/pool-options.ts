@@ -49,6 +49,12 @@ export interface PoolConfig extends ClientConfig {
   resetOnRelease?: ResetMode;
   /** An acquire from inside a scope of the same pool, in the same async context. Default `'warn'`. */
   nestedAcquire?: NestedAcquireMode;
+  /**
+   * `true`: idle connections and the pool's background timers (idle eviction, leak sweep) do not keep the
+   * process alive (pg.Pool's option of the same name); a borrowed connection, a waiting acquire or a
+   * transaction's deadline still does. Default `false`: an idle connection keeps it alive until it is closed.
+   */
+  allowExitOnIdle?: boolean;
 }
 
 /** The pool's own options after defaults and validation; frozen. */
@@ -67,6 +73,7 @@ export interface PoolSettings {
   readonly onConnect: OnConnect | undefined;
   readonly resetOnRelease: ResetMode;
   readonly nestedAcquire: NestedAcquireMode;
+  readonly allowExitOnIdle: boolean;
   /**
    * What reaches `new pg.Client(...)` (through `driverConfig()`): the caller's ClientConfig less the pool's own
    * keys, with the password and connection string in private fields.
@@ -89,6 +96,7 @@ const POOL_KEYS = [
   'onConnect',
   'resetOnRelease',
   'nestedAcquire',
+  'allowExitOnIdle',
 ] as const;
 
 /** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
@@ -132,6 +140,7 @@ const DEFAULTS = {
   leakDetectionMillis: 0,
   resetOnRelease: 'rollback',
   nestedAcquire: 'warn',
+  allowExitOnIdle: false,
 } as const;
 
 /**
@@ -309,6 +318,10 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   }
   const resetOnRelease = checkOneOf('resetOnRelease', pick('resetOnRelease'), RESET_MODES);
   const nestedAcquire = checkOneOf('nestedAcquire', pick('nestedAcquire'), NESTED_ACQUIRE_MODES);
+  const allowExitOnIdle = pick('allowExitOnIdle');
+  if (typeof allowExitOnIdle !== 'boolean') {
+    throw new ConfigError('allowExitOnIdle', `expected true or false, got ${describeValue(allowExitOnIdle)}`);
+  }
 
   const clientConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
@@ -339,6 +352,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     onConnect: input.onConnect as OnConnect | undefined,
     resetOnRelease,
     nestedAcquire,
+    allowExitOnIdle,
     clientConfig: sealClientConfig(clientConfig),
   });
 }

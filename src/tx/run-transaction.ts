@@ -73,11 +73,13 @@ export async function runTransaction<T>(
           'retrying transaction',
         );
       }
-      await sleep(delayMillis, undefined, settings.signal ? { signal: settings.signal } : undefined).catch(
-        () => {
-          throw settings.signal?.reason ?? err;
-        },
-      );
+      // The pool closing ends the sleep too: the next attempt then fails at once, as it would have after it.
+      const wake = settings.signal
+        ? AbortSignal.any([settings.signal, core.closingSignal])
+        : core.closingSignal;
+      await sleep(delayMillis, undefined, { signal: wake }).catch(() => {
+        if (settings.signal?.aborted) throw settings.signal.reason ?? err;
+      });
     }
   }
 }

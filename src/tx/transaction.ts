@@ -47,6 +47,7 @@ export class Transaction implements AsyncDisposable {
   #rejectAborted: ((err: unknown) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #onAbort: (() => void) | undefined;
+  #onRevoke: (() => void) | undefined;
   #ending: Promise<void> | undefined;
 
   /** @internal Made by `pool.transaction()`, `conn.transaction()` and `tx.transaction()`. */
@@ -100,6 +101,13 @@ export class Transaction implements AsyncDisposable {
         Math.min(Math.max(0, remainingMillis), 2 ** 31 - 1),
       );
     }
+    // The pool took the connection away (close): the deadline has nothing left to cut short, so its timer
+    // must not keep the process alive; a callback still running rejects now instead of at the deadline.
+    this.#onRevoke = () => {
+      this.#stopWatch();
+      this.#rejectAborted?.(new ScopeClosedError('cannot continue: the pool closed and took the connection'));
+    };
+    this.#lease.onRevoke = this.#onRevoke;
     const signal = this.#settings.signal;
     if (signal) {
       this.#onAbort = () => void this.#abort(signal.reason, 'abort');
@@ -405,6 +413,8 @@ export class Transaction implements AsyncDisposable {
     this.#timer = undefined;
     if (this.#onAbort) this.#settings.signal?.removeEventListener('abort', this.#onAbort);
     this.#onAbort = undefined;
+    if (this.#onRevoke && this.#lease.onRevoke === this.#onRevoke) this.#lease.onRevoke = undefined;
+    this.#onRevoke = undefined;
   }
 
   /** Deadline or abort: cancel the running statement, roll back (or destroy), and fail every later use. */

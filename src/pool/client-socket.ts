@@ -1,0 +1,47 @@
+import type pg from 'pg';
+
+/**
+ * The two things pg-scope does to a pg.Client's socket that pg's typed API has no method for, kept in this one
+ * file: `client.ref()` / `client.unref()` (pg's Client methods, which pg's own pool calls for its
+ * `allowExitOnIdle`, though @types/pg omits them) and `client.connection.stream` (declared by @types/pg; pg's
+ * own `end()` destroys it the same way when the socket is dead). integration-tests/close-bounded.test.ts fails
+ * if pg moves either.
+ */
+interface SocketOwner {
+  ref?: () => void;
+  unref?: () => void;
+  connection?: { stream?: { destroy(): void } };
+}
+
+/** Whether the client's socket keeps the process alive (`true`, Node's default for a socket) or not. */
+export function holdProcess(client: pg.Client, hold: boolean): void {
+  const owner = client as unknown as SocketOwner;
+  if (hold) owner.ref?.();
+  else owner.unref?.();
+}
+
+/** Destroys the client's socket at once; pg then emits `'end'` and settles a pending `end()`. */
+export function destroySocket(client: pg.Client): void {
+  (client as unknown as SocketOwner).connection?.stream?.destroy();
+}
+
+/**
+ * Closes a client: pg's `end()` (Terminate, then the server closes the socket), given `waitMillis` for the
+ * server to do its part, after which the socket is destroyed — a server that never closes it (a hostile one,
+ * or a partition: TCP retries for about 15 minutes) cannot keep the caller waiting. Never rejects.
+ */
+export function endClient(client: pg.Client, waitMillis: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      destroySocket(client);
+      resolve();
+    }, waitMillis);
+    // The socket, while open, keeps the process alive; the timer only has to fire while it does.
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.end().then(done, done);
+  });
+}
