@@ -45,7 +45,8 @@ export type PgScopeErrorCode =
   | 'TX_ROLLED_BACK'
   | 'COMMIT_UNKNOWN'
   | 'TX_TIMEOUT'
-  | 'NESTED_ACQUIRE';
+  | 'NESTED_ACQUIRE'
+  | 'UNSUPPORTED_STATEMENT';
 
 /**
  * Base class of every error pg-scope makes. Its message never holds a URL password, and its serialisations
@@ -198,4 +199,14 @@ export class NestedAcquireError extends PgScopeError {
         'deadlock a full pool (use the connection or transaction you hold, or set nestedAcquire)',
     );
   }
+}
+
+/**
+ * A statement sent through the `pgPool()` view inside a pg-scope transaction was refused before anything
+ * was sent: transaction control the view cannot map onto a savepoint (`BEGIN; INSERT …`, `BEGIN ISOLATION
+ * LEVEL …`, a `COMMIT` with no `BEGIN` of its own). Running it as written would commit, or silently skip,
+ * work of the enclosing transaction.
+ */
+export class UnsupportedStatementError extends PgScopeError {
+  readonly code = 'UNSUPPORTED_STATEMENT';
 }

@@ -16,6 +16,7 @@ export {
   ScopeClosedError,
   TransactionRolledBackError,
   TransactionTimeoutError,
+  UnsupportedStatementError,
 } from './errors.js';
 export { type DestroyReason, LogEvent, type LogEventName } from './logging/events.js';
 export type { AcquireOptions, CloseOptions } from './pool/pool.js';

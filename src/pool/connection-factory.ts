@@ -67,6 +67,12 @@ export class ConnectionFactory {
     this.#log = log;
   }
 
+  /**
+   * @internal Told of each connection opened (after `onConnect`) and each one destroyed: the `pgPool()` view's
+   * `'connect'` and `'remove'` events. Must not throw.
+   */
+  observer: { opened(client: pg.Client): void; closed(client: pg.Client): void } | undefined;
+
   /** Server connections opened so far. */
   get created(): number {
     return this.#created;
@@ -117,6 +123,7 @@ export class ConnectionFactory {
       inflight: 0,
     });
     this.#created++;
+    this.observer?.opened(client);
     if (this.#log.isLevelEnabled('debug')) {
       this.#log.debug(
         { event: LogEvent.connect, connectionId: id, connectMillis: Math.round(now - started) },
@@ -184,6 +191,7 @@ export class ConnectionFactory {
     const info = this.#info.get(client);
     const running = (info?.inflight ?? 0) > 0;
     this.#destroyed++;
+    this.observer?.closed(client);
     const level = UNSAFE_REASONS.has(reason) ? 'warn' : 'debug';
     if (this.#log.isLevelEnabled(level)) {
       this.#log[level](

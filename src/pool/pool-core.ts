@@ -161,6 +161,11 @@ export class PoolCore implements LeaseOwner {
     return this.#name;
   }
 
+  /** @internal Sets the one observer of connections opened and destroyed (the `pgPool()` view). */
+  set connectionObserver(observer: ConnectionFactory['observer']) {
+    this.#factory.observer = observer;
+  }
+
   /** Counters and totals, a snapshot. */
   stats(): PoolStats {
     const store = this.#store;
@@ -499,8 +504,10 @@ export class PoolCore implements LeaseOwner {
   #connectFailed(err: unknown): void {
     const permanent = !isTransientConnectError(err);
     this.#gate.failed(err, permanent);
-    if (!this.log.isLevelEnabled('warn')) return;
-    this.log.warn(
+    // An attempt that close() aborted is no failure worth a warning.
+    const level = this.#closing ? 'debug' : 'warn';
+    if (!this.log.isLevelEnabled(level)) return;
+    this.log[level](
       {
         event: LogEvent.connectError,
         attempt: this.#gate.failures,

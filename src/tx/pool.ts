@@ -38,6 +38,11 @@ export class Pool extends PoolBase<Connection> {
     return handle as AmbientScope | undefined;
   }
 
+  /** @internal True when the current async context runs inside a scope of this pool (a synchronous check). */
+  inScope(): boolean {
+    return findFrame(this.core) !== undefined;
+  }
+
   /** @internal The ambient scope to run on, opening a request's lazy transaction if needed. */
   async ambient(): Promise<AmbientScope | undefined> {
     const handle = findFrame(this.core)?.handle;
@@ -150,7 +155,11 @@ export class Pool extends PoolBase<Connection> {
    * transaction they open there becomes a savepoint. `end()` closes this pool.
    */
   pgPool(): pg.Pool {
-    this.#pgPool ??= new PgPoolView(this);
+    if (!this.#pgPool) {
+      const view = new PgPoolView(this);
+      this.core.connectionObserver = view.connectionObserver;
+      this.#pgPool = view;
+    }
     // Structurally a pg.Pool for the methods such tools call; the rest of pg.Pool's surface is not offered.
     return this.#pgPool as unknown as pg.Pool;
   }

@@ -76,6 +76,15 @@ export class Transaction implements AsyncDisposable {
     return this.#lease.id;
   }
 
+  /**
+   * @internal The `pg.Client` under this transaction, for a cursor or stream sent through the `pgPool()` view;
+   * a deferred BEGIN is sent first. Throws `ScopeClosedError` once the transaction has ended.
+   */
+  rawClient(what: string): pg.Client {
+    this.#guard(what);
+    return this.#lease.client(what);
+  }
+
   /** `'active'`, `'committed'`, `'rolledBack'` or `'failed'` (the outcome is an error: see the rejection). */
   get state(): TransactionState {
     return this.#state;
