@@ -8,7 +8,7 @@ import { createTestDatabase, type TestDatabase } from './setup/db.js';
 import { captureLogs, Level } from './setup/log-capture.js';
 
 /** The view's client as pg.Pool tools see it, with the extras pg.PoolClient has. */
-type Client = pg.PoolClient & { tag?: string; fromOnConnect?: string };
+type Client = pg.PoolClient & { tag?: string; fromOnConnect?: string; processID: number };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fixtures = join(root, 'integration-tests', 'fixtures');
