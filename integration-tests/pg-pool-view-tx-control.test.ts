@@ -62,6 +62,7 @@ describe('pool.pgPool(): transaction control inside a pg-scope transaction', () 
         'COMMIT', // no BEGIN of its own: would commit the enclosing transaction
         'ROLLBACK',
         'end',
+        'insert into t values (6); COMMIT', // would commit the enclosing transaction half-way
       ]) {
         await client.query(text).then(
           () => {},
@@ -76,7 +77,7 @@ describe('pool.pgPool(): transaction control inside a pg-scope transaction', () 
       client.release();
       await tx.query('insert into t values (5)');
     });
-    expect(refusedTexts).toHaveLength(6);
+    expect(refusedTexts).toHaveLength(7);
     expect((await db.admin('select id from t order by id')).rows).toEqual([{ id: 5 }]);
   });
 
