@@ -125,11 +125,16 @@ class PgClientView extends EventEmitter {
   readonly #owned: Connection | undefined;
   readonly #raw: pg.Client;
   readonly #savepoints: Transaction[] = [];
-  readonly #onRelease: (() => void) | undefined;
+  readonly #onRelease: ((err: Error | boolean | undefined) => void) | undefined;
   readonly #forwarders: [string, (...args: unknown[]) => void][] = [];
   #released = false;
 
-  constructor(scope: AmbientScope, owned: Connection | undefined, raw: pg.Client, onRelease?: () => void) {
+  constructor(
+    scope: AmbientScope,
+    owned: Connection | undefined,
+    raw: pg.Client,
+    onRelease?: (err: Error | boolean | undefined) => void,
+  ) {
     super();
     this.#scope = scope;
     this.#owned = owned;
@@ -255,7 +260,7 @@ class PgClientView extends EventEmitter {
     for (const sp of this.#savepoints.splice(0).reverse()) {
       void sp[Symbol.asyncDispose]();
     }
-    this.#onRelease?.();
+    this.#onRelease?.(err);
     if (!this.#owned) return;
     void (err ? this.#owned.discard() : this.#owned.release());
   }
@@ -401,7 +406,7 @@ export class PgPoolView extends EventEmitter {
     let client: PgClientView;
     try {
       client = PgClientView.expose(
-        new PgClientView(conn, conn, conn.client, () => this.#emitSafely('release', undefined, client)),
+        new PgClientView(conn, conn, conn.client, (err) => this.#emitSafely('release', err, client)),
       );
     } catch (err) {
       await conn.release();
