@@ -101,6 +101,17 @@ describe('pool.pgPool(): transaction control inside a pg-scope transaction', () 
     expect((await db.admin('select id from t order by id')).rows).toEqual([{ id: 10 }]);
   });
 
+  it('connect() while the transaction’s first statements are still in flight', async () => {
+    await pool.transaction(async (tx) => {
+      const pending = tx.query('insert into t values (30)');
+      const client = await connect();
+      await client.query('insert into t values (31)');
+      await pending;
+      client.release();
+    });
+    expect(await count()).toBe(2);
+  });
+
   it('outside a transaction "BEGIN; INSERT …" runs as written (both statements)', async () => {
     const client = await connect();
     await client.query('BEGIN; INSERT INTO t VALUES (20)');

@@ -155,11 +155,18 @@ class PgClientView extends EventEmitter {
 
   /** @internal Wraps a view so that properties set on its connection (`onConnect`, `'connect'`) show through. */
   static expose(view: PgClientView): PgClientView {
+    const bound = new Map<PropertyKey, unknown>();
     return new Proxy(view, {
       get(target, prop) {
         if (prop in target) {
           const value: unknown = Reflect.get(target, prop, target);
-          return typeof value === 'function' ? value.bind(target) : value;
+          if (typeof value !== 'function') return value;
+          let fn = bound.get(prop);
+          if (fn === undefined) {
+            fn = value.bind(target);
+            bound.set(prop, fn);
+          }
+          return fn;
         }
         if (target.#released || isInternal(prop) || !Object.hasOwn(target.#raw, prop)) return undefined;
         return Reflect.get(target.#raw, prop);
@@ -397,7 +404,7 @@ export class PgPoolView extends EventEmitter {
   }
 
   #joined(scope: AmbientScope): PgClientView {
-    const raw = 'rawClient' in scope ? scope.rawClient('connect through pgPool()') : scope.client;
+    const raw = 'rawClient' in scope ? scope.rawClient('connect through pgPool()', false) : scope.client;
     return PgClientView.expose(new PgClientView(scope, undefined, raw));
   }
 

@@ -78,11 +78,12 @@ export class Transaction implements AsyncDisposable {
 
   /**
    * @internal The `pg.Client` under this transaction, for a cursor or stream sent through the `pgPool()` view;
-   * a deferred BEGIN is sent first. Throws `ScopeClosedError` once the transaction has ended.
+   * a deferred BEGIN is sent first unless `forQuery` is false (the view only listens to the client's events).
+   * Throws `ScopeClosedError` once the transaction has ended.
    */
-  rawClient(what: string): pg.Client {
+  rawClient(what: string, forQuery = true): pg.Client {
     this.#guard(what);
-    return this.#lease.client(what);
+    return forQuery ? this.#lease.client(what) : this.#lease.rawClient;
   }
 
   /** `'active'`, `'committed'`, `'rolledBack'` or `'failed'` (the outcome is an error: see the rejection). */
