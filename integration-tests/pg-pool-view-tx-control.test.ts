@@ -105,8 +105,10 @@ describe('pool.pgPool(): transaction control inside a pg-scope transaction', () 
     await pool.transaction(async (tx) => {
       const pending = tx.query('insert into t values (30)');
       const client = await connect();
+      const pid = (client as unknown as { processID: number }).processID;
       await client.query('insert into t values (31)');
       await pending;
+      expect((await tx.query('select pg_backend_pid() as pid')).rows[0]?.pid).toBe(pid);
       client.release();
     });
     expect(await count()).toBe(2);

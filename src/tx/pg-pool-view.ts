@@ -181,16 +181,18 @@ class PgClientView extends EventEmitter {
     });
   }
 
-  #client(what: string): pg.Client {
+  /** The pg.Client, while checked out; `forQuery`: something is sent on it (a deferred BEGIN goes first). */
+  #client(what: string, forQuery = true): pg.Client {
     if (this.#released) throw new ScopeClosedError(`cannot ${what}: the client was released`);
     if (this.#owned) return this.#owned.client;
     const scope = this.#scope;
-    return 'rawClient' in scope ? (this.#savepoints.at(-1) ?? scope).rawClient(what) : scope.client;
+    if (!('rawClient' in scope)) return scope.client;
+    return (this.#savepoints.at(-1) ?? scope).rawClient(what, forQuery);
   }
 
   /** The backend's process id, as `pg.Client#processID`. */
   get processID(): number | null {
-    return (this.#client('read processID') as unknown as { processID: number | null }).processID;
+    return (this.#client('read processID', false) as unknown as { processID: number | null }).processID;
   }
 
   /** `pg.Client#escapeIdentifier`. */
