@@ -4,6 +4,7 @@ import { PoolBase } from '../pool/pool.js';
 import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
 import { findFrame } from '../pool/scope-context.js';
 import { Connection } from './connection.js';
+import { checkJoinOptions } from './join-options.js';
 import { PgPoolView } from './pg-pool-view.js';
 import { RequestScope } from './request-scope.js';
 import { type LeaseSource, openTransaction, runTransaction } from './run-transaction.js';
@@ -69,8 +70,9 @@ export class Pool extends PoolBase<Connection> {
    *
    * Inside another scope of this pool, the callback form follows `propagation`: `'required'` (default) runs
    * `fn` in the current transaction (if `fn` throws, that transaction can only roll back), `'nested'` in a
-   * savepoint of it, `'requiresNew'` in a separate transaction on a second connection. The `await using`
-   * form always opens its own transaction on its own connection.
+   * savepoint of it, `'requiresNew'` in a separate transaction on a second connection. A joined or nested
+   * scope rejects with `ConfigError` when given an option the current transaction cannot honour (see
+   * `docs/propagation.md`). The `await using` form always opens its own transaction on its own connection.
    *
    * Rejects with `ConfigError` for bad options before anything is sent, with everything `acquire()` rejects
    * with, with pg's error when COMMIT is refused, `TransactionRolledBackError`, `CommitUnknownError`,
@@ -90,6 +92,7 @@ export class Pool extends PoolBase<Connection> {
     if (settings.propagation !== 'requiresNew' && findFrame(this.core)) {
       const scope = await this.ambient();
       if (scope instanceof Transaction) {
+        checkJoinOptions(maybeOptions, scope.settings);
         return settings.propagation === 'nested' ? scope.transaction(fnOrOptions) : scope.join(fnOrOptions);
       }
       if (scope instanceof Connection) return scope.transaction(fnOrOptions, maybeOptions);

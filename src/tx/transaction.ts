@@ -76,6 +76,11 @@ export class Transaction implements AsyncDisposable {
     return this.#lease.id;
   }
 
+  /** @internal The options the transaction was opened with (a savepoint: its top-level transaction's). */
+  get settings(): TxSettings {
+    return this.#settings;
+  }
+
   /** `'active'`, `'committed'`, `'rolledBack'` or `'failed'` (the outcome is an error: see the rejection). */
   get state(): TransactionState {
     return this.#state;
