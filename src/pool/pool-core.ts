@@ -34,6 +34,8 @@ export interface CloseOptions {
 
 interface Waiter {
   readonly startedAt: number;
+  /** `performance.now()` when the wait times out (Infinity: never). */
+  readonly deadline: number;
   readonly stack: Error | undefined;
   resolve(lease: Lease): void;
   reject(err: unknown): void;
@@ -57,6 +59,11 @@ const NO_ROOM = new Error('no room for another connection');
 /** `#quickCheck`: the connection must be reset on the server before reuse. */
 const NEEDS_RESET = Symbol('needs reset');
 const RESOLVED = Promise.resolve();
+/**
+ * While the server is failing, the last connection attempt for the oldest waiter starts at least this long
+ * before its deadline, however long the backoff: an outage that ends before then is ridden out.
+ */
+const LAST_ATTEMPT_LEAD_MILLIS = 300;
 
 /**
  * The bounded pool: generic-pool keeps the connections (idle list, LIFO reuse, idle eviction, `min`), and this
@@ -300,8 +307,11 @@ export class PoolCore implements LeaseOwner {
       if (this.#gate.permanent && this.#gate.delayMillis() > 0 && !full) {
         return reject(this.#connectError(started));
       }
+      // With timeout 0 a caller never waits for a borrowed connection, only for one being opened for it.
+      const limit = timeoutMillis === 0 ? s.connectTimeoutMillis : timeoutMillis;
       const waiter: Waiter = {
         startedAt: started,
+        deadline: performance.now() + limit,
         stack,
         resolve,
         reject,
@@ -310,8 +320,6 @@ export class PoolCore implements LeaseOwner {
         onAbort: undefined,
         node: undefined,
       };
-      // With timeout 0 a caller never waits for a borrowed connection, only for one being opened for it.
-      const limit = timeoutMillis === 0 ? s.connectTimeoutMillis : timeoutMillis;
       if (limit !== Number.POSITIVE_INFINITY) {
         // setTimeout fires after 1 ms for delays above 2^31 - 1 ms (about 24.8 days): cap it there instead.
         waiter.timer = setTimeout(() => this.#expire(waiter), Math.min(limit, 2 ** 31 - 1));
@@ -443,7 +451,7 @@ export class PoolCore implements LeaseOwner {
   async #runJob(): Promise<void> {
     const stop = this.#stopping.signal;
     for (;;) {
-      const delay = this.#gate.delayMillis();
+      const delay = this.#nextAttemptDelay();
       if (delay > 0) {
         await sleep(delay, undefined, { signal: stop }).catch(() => {
           // Aborted: the pool is closing, checked right below.
@@ -479,6 +487,25 @@ export class PoolCore implements LeaseOwner {
       this.#toQueue(acquired);
       return;
     }
+  }
+
+  /**
+   * The backoff before the next connection attempt, brought forward when it would end past the oldest waiter's
+   * last chance (its deadline less LAST_ATTEMPT_LEAD_MILLIS): one attempt then starts at that last chance (never
+   * sooner than the first backoff step after the last failure), so a server back by then serves the waiter.
+   * Once that attempt has failed, the backoff runs its course.
+   */
+  #nextAttemptDelay(): number {
+    const gate = this.#gate;
+    const delay = gate.delayMillis();
+    const head = this.#waiters.peek();
+    if (delay === 0 || !head || head.deadline === Number.POSITIVE_INFINITY) return delay;
+    const lastChance = head.deadline - LAST_ATTEMPT_LEAD_MILLIS;
+    if (gate.lastFailureAt >= lastChance) return delay;
+    const now = performance.now();
+    if (now + delay <= lastChance) return delay;
+    const at = Math.max(lastChance, gate.lastFailureAt + ConnectGate.BASE_DELAY_MILLIS);
+    return at < head.deadline ? Math.max(0, Math.min(delay, at - now)) : delay;
   }
 
   /** Hands the connection a store acquire resolves with to the head of the queue, counting it meanwhile. */
