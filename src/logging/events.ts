@@ -13,7 +13,10 @@
 export const LogEvent = {
   /** debug — a server connection opened: `connectionId`, `connectMillis`. */
   connect: 'pool.connect',
-  /** warn — a connection attempt failed: `attempt` (1, 2, … while callers wait), `code`, `permanent`, `err`. */
+  /**
+   * warn — a connection attempt failed: `attempt` (1, 2, … while callers wait), `code`, `permanent`, `err`
+   * (with its stack on the first failure of a run only; later ones carry the message and code).
+   */
   connectError: 'pool.connectError',
   /** debug — a scope got a connection: `scopeId`, `waitMillis`. */
   acquire: 'pool.acquire',
@@ -21,7 +24,11 @@ export const LogEvent = {
   slowAcquire: 'pool.slowAcquire',
   /** debug — a scope gave its connection back: `scopeId`, `heldMillis`. */
   release: 'pool.release',
-  /** warn — an acquire failed with `PoolExhaustedError`: `reason`, `stats`, `waitMillis`. */
+  /**
+   * warn — an acquire failed with `PoolExhaustedError`: `reason`, `stats`, `waitMillis` of the latest one, and
+   * `count`, the errors since the previous such line. A burst is aggregated per pool: the first error is
+   * written at once, then at most one line per second.
+   */
   exhausted: 'pool.exhausted',
   /**
    * A connection closed for good: `connectionId`, `reason` (see {@link DestroyReason}), `scopeId` when taken

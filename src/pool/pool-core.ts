@@ -14,7 +14,8 @@ import {
 import { LogEvent } from '../logging/events.js';
 import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
-import { thrownField, thrownMessage } from '../logging/thrown-value.js';
+import { thrownField, thrownMessage, withoutStack } from '../logging/thrown-value.js';
+import { WarnThrottle } from '../logging/warn-throttle.js';
 import { isTransientConnectError } from './connect-errors.js';
 import { ConnectGate } from './connect-gate.js';
 import { ConnectionFactory } from './connection-factory.js';
@@ -101,6 +102,8 @@ export class PoolCore implements LeaseOwner {
   readonly #destroyReasons = new WeakMap<pg.Client, { reason: string; lease: Lease | undefined }>();
   /** Removes the password and connection string from the messages the pool makes. */
   readonly #redactor: Redactor;
+  /** Aggregates the warn lines of PoolExhaustedErrors (see `LogEvent.exhausted`). */
+  readonly #exhaustedLog: WarnThrottle;
 
   constructor(settings: PoolSettings) {
     this.settings = settings;
@@ -108,6 +111,7 @@ export class PoolCore implements LeaseOwner {
     this.#redactor = new Redactor(cc.secrets());
     this.#name = this.#redactor.text(poolName(cc));
     this.log = createPoolLogger(settings.logger, this.#name, this.#redactor);
+    this.#exhaustedLog = new WarnThrottle(this.log);
     this.#factory = new ConnectionFactory(settings, this.log);
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
     // connection, captures one for every acquire.
@@ -365,12 +369,16 @@ export class PoolCore implements LeaseOwner {
       performance.now() - started,
       withCause ? this.#gate.lastFailure : undefined,
     );
-    if (this.log.isLevelEnabled('warn')) {
-      this.log.warn(
-        { event: LogEvent.exhausted, reason, stats: err.stats, waitMillis: Math.round(err.waitedMillis) },
-        err.message,
-      );
-    }
+    // A burst of rejected acquires is one line at once, then at most one a second with the count.
+    this.#exhaustedLog.note(() => ({
+      fields: {
+        event: LogEvent.exhausted,
+        reason,
+        stats: err.stats,
+        waitMillis: Math.round(err.waitedMillis),
+      },
+      msg: err.message,
+    }));
     return err;
   }
 
@@ -533,7 +541,8 @@ export class PoolCore implements LeaseOwner {
         attempt: this.#gate.failures,
         code: thrownField(err, 'code'),
         permanent,
-        err,
+        // The stack only on the first failure of a run: the next ones repeat it.
+        err: this.#gate.failures === 1 ? err : withoutStack(err),
       },
       'connection attempt failed',
     );
@@ -684,6 +693,7 @@ export class PoolCore implements LeaseOwner {
       this.log.debug({ event: LogEvent.close, stats: this.stats() }, 'closing pool');
     }
     this.#rejectAllWaiters(() => new PoolClosedError());
+    this.#exhaustedLog.flush();
     this.#stopping.abort();
     clearInterval(this.#leakSweep);
     const deadline = performance.now() + timeoutMillis;
