@@ -44,6 +44,7 @@ describe('pool.stats()', () => {
       exhausted: 0,
       commits: 0,
       rollbacks: 0,
+      longestBorrowMillis: 0,
     });
   });
 

@@ -6,6 +6,7 @@ export {
   CommitUnknownError,
   ConfigError,
   ConnectError,
+  type LongestBorrow,
   NestedAcquireError,
   PgScopeError,
   type PgScopeErrorCode,

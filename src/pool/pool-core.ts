@@ -188,7 +188,18 @@ export class PoolCore implements LeaseOwner {
       exhausted: this.totals.exhausted,
       commits: this.totals.commits,
       rollbacks: this.totals.rollbacks,
+      longestBorrowMillis: this.#longestBorrowMillis(),
     };
+  }
+
+  /** The lease lent longest ago: leases enter the set as they are lent, so it is the first one. */
+  #oldestLease(): Lease | undefined {
+    return this.#leases.values().next().value;
+  }
+
+  #longestBorrowMillis(): number {
+    const oldest = this.#oldestLease();
+    return oldest ? Math.round(performance.now() - oldest.acquiredAt) : 0;
   }
 
   /** @internal Aborted when `close()` starts: sleeps on the pool's behalf (retry backoff) end then. */
@@ -363,11 +374,13 @@ export class PoolCore implements LeaseOwner {
 
   #exhausted(reason: PoolExhaustedReason, started: number, withCause = false): PoolExhaustedError {
     this.totals.exhausted++;
+    const oldest = this.#oldestLease();
     const err = new PoolExhaustedError(
       reason,
       this.stats(),
       performance.now() - started,
       withCause ? this.#gate.lastFailure : undefined,
+      oldest ? { scopeId: oldest.id, stack: oldest.acquiredStack?.stack } : undefined,
     );
     // A burst of rejected acquires is one line at once, then at most one a second with the count.
     this.#exhaustedLog.note(() => ({
@@ -376,6 +389,8 @@ export class PoolCore implements LeaseOwner {
         reason,
         stats: err.stats,
         waitMillis: Math.round(err.waitedMillis),
+        longestBorrowScopeId: err.longestBorrowScopeId,
+        longestBorrowStack: err.longestBorrowStack,
       },
       msg: err.message,
     }));
