@@ -216,12 +216,19 @@ export class PoolCore implements LeaseOwner {
    * @internal Lends a connection: from the idle list, newly opened, or after waiting in FIFO order.
    * Rejects with PoolExhaustedError, ConnectError, PoolClosedError, NestedAcquireError or `signal.reason`.
    */
-  async lease(options?: AcquireOptions, checkNested = true): Promise<Lease> {
+  async lease(options?: AcquireOptions, checkNested: boolean | 'whenFull' = true): Promise<Lease> {
     if (this.#closing) throw new PoolClosedError();
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
     const stack = this.#captureStacks ? new Error('connection acquired here') : undefined;
-    if (checkNested && this.settings.nestedAcquire !== 'allow') this.#checkNested(stack);
+    // 'whenFull' (propagation 'requiresNew'): the hazard only when this acquire would have to wait for a
+    // borrowed connection.
+    if (
+      this.settings.nestedAcquire !== 'allow' &&
+      (checkNested === true || (checkNested === 'whenFull' && this.#noFreeConnection()))
+    ) {
+      this.#checkNested(stack);
+    }
     const started = performance.now();
     // Fast path: nobody waits and a connection is idle. An idle connection the store already owes to one of
     // its own pending acquires (a job's handoff) is not free: taking it would leave a store acquire pending
@@ -255,6 +262,13 @@ export class PoolCore implements LeaseOwner {
       this.#storeCreating--;
       setImmediate(() => this.#dispatch());
     });
+  }
+
+  /** No idle connection free for a new caller and no room to open one: a new acquire waits for a return. */
+  #noFreeConnection(): boolean {
+    const store = this.#store;
+    const idleFree = this.#waiters.size === 0 && store.available > store.pending;
+    return !idleFree && store.size + this.#connecting >= this.settings.max;
   }
 
   #checkNested(stack: Error | undefined): void {

@@ -99,13 +99,14 @@ export class Pool extends PoolBase<Connection> {
     }
     return runTransaction(
       this.core,
-      this.#source(settings, settings.propagation !== 'requiresNew'),
+      // requiresNew takes a second connection on purpose: the nestedAcquire rule applies when the pool is full.
+      this.#source(settings, settings.propagation === 'requiresNew' ? 'whenFull' : true),
       settings,
       fnOrOptions,
     );
   }
 
-  #source(settings: TxSettings, checkNested: boolean): LeaseSource {
+  #source(settings: TxSettings, checkNested: boolean | 'whenFull'): LeaseSource {
     const core = this.core;
     return {
       kind: 'pool',
