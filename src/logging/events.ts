@@ -70,6 +70,12 @@ export const LogEvent = {
    * attempt, `attempt` (1 for the first), `sqlstate`, `err`.
    */
   txRetry: 'tx.retry',
+  /**
+   * info — the connection died under a transaction's first flight (BEGIN and its first statement) before any
+   * answer arrived; the flight was sent again on another connection, unseen by the callback: `txId`, `scopeId`
+   * (the new connection's scope), `previousScopeId`, `err`.
+   */
+  txResend: 'tx.resend',
   /** error — ROLLBACK failed; the connection is destroyed: `txId`, `scopeId`, `err`. */
   txRollbackFailed: 'tx.rollbackFailed',
 } as const;

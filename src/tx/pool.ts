@@ -110,7 +110,7 @@ export class Pool extends PoolBase<Connection> {
     const core = this.core;
     return {
       kind: 'pool',
-      acquire: (remainingMillis) =>
+      acquire: (remainingMillis, nested?: false) =>
         core.lease(
           {
             ...(remainingMillis === undefined
@@ -118,7 +118,7 @@ export class Pool extends PoolBase<Connection> {
               : { timeoutMillis: Math.min(remainingMillis, core.settings.acquireTimeoutMillis) }),
             ...(settings.signal ? { signal: settings.signal } : {}),
           },
-          checkNested,
+          nested ?? checkNested,
         ),
     };
   }
