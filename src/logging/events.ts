@@ -87,6 +87,7 @@ export type LogEventName = (typeof LogEvent)[keyof typeof LogEvent];
 export type DestroyReason =
   | 'broken'
   | 'expired'
+  | 'max uses'
   | 'idle'
   | 'reset failed'
   | 'query still running'

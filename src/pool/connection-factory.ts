@@ -28,6 +28,8 @@ export interface ClientInfo {
   brokenBy: unknown;
   /** Queries sent through a scope handle and not yet answered. */
   inflight: number;
+  /** Times the connection was lent to a scope (see `maxUses`). */
+  uses: number;
 }
 
 /** Destroy reasons logged at warn: the connection broke, or could not be made safe for reuse. */
@@ -115,6 +117,7 @@ export class ConnectionFactory {
         lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1),
       brokenBy: undefined,
       inflight: 0,
+      uses: 0,
     });
     this.#created++;
     if (this.#log.isLevelEnabled('debug')) {

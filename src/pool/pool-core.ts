@@ -302,6 +302,7 @@ export class PoolCore implements LeaseOwner {
       return undefined;
     }
     this.#factory.markIdle(client, false);
+    info.uses++;
     return new Lease(this, client, info, stack);
   }
 
@@ -623,6 +624,7 @@ export class PoolCore implements LeaseOwner {
     if (info.brokenBy !== undefined) return 'broken';
     if (info.inflight > 0) return 'query still running';
     if (performance.now() >= info.expiresAt) return 'expired';
+    if (info.uses >= this.settings.maxUses) return 'max uses';
     if (lease.transactionStatus() !== 'I' || this.settings.resetOnRelease === 'discard') return NEEDS_RESET;
     return undefined;
   }
