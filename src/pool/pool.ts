@@ -76,6 +76,14 @@ export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposa
    * Runs one query on a connection of the pool (acquired and given back around it). Takes what
    * `pg.Client#query` takes; database errors are pg's own objects.
    */
+  query<R extends unknown[] = unknown[]>(
+    config: pg.QueryArrayConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryArrayResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string | pg.QueryConfig,
     values?: unknown[],

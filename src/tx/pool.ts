@@ -51,6 +51,14 @@ export class Pool extends PoolBase<Connection> {
    * a connection acquired and given back around it. Takes what `pg.Client#query` takes; database errors are
    * pg's own objects.
    */
+  override query<R extends unknown[] = unknown[]>(
+    config: pg.QueryArrayConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryArrayResult<R>>;
+  override query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   override async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string | pg.QueryConfig,
     values?: unknown[],

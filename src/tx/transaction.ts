@@ -186,6 +186,14 @@ export class Transaction implements AsyncDisposable {
    * Runs a statement in the transaction: what `pg.Client#query` takes, returning pg's `QueryResult`. A
    * failed statement rejects with pg's own error, and the transaction can then only roll back.
    */
+  query<R extends unknown[] = unknown[]>(
+    config: pg.QueryArrayConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryArrayResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string | pg.QueryConfig,
     values?: unknown[],
