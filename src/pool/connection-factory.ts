@@ -61,6 +61,8 @@ export class ConnectionFactory {
   /** Aborted at #deadline: cancel requests and the pauses between them stop. */
   readonly #hurry = new AbortController();
   #hurryTimer: NodeJS.Timeout | undefined;
+  /** Called when an open connection breaks (socket error, terminated backend, closed socket). */
+  onBroken: (() => void) | undefined;
   /** Connections saying goodbye (see #end), so the pool's close can wait for every socket to be gone. */
   readonly #ending = new Set<Promise<void>>();
 
@@ -91,7 +93,10 @@ export class ConnectionFactory {
     client.on('error', (err: Error) => this.#onClientError(client, id, err));
     client.on('end', () => {
       const info = this.#info.get(client);
-      if (info && info.brokenBy === undefined) info.brokenBy = new Error('Connection terminated');
+      if (info && info.brokenBy === undefined) {
+        info.brokenBy = new Error('Connection terminated');
+        this.onBroken?.();
+      }
     });
     // pg's connect() never settles when end() interrupts it, so abortConnecting() rejects this instead.
     const aborted = new Promise<never>((_, reject) => this.#connecting.set(client, reject));
@@ -152,7 +157,10 @@ export class ConnectionFactory {
 
   #onClientError(client: pg.Client, id: number, err: Error): void {
     const info = this.#info.get(client);
-    if (info) info.brokenBy ??= err;
+    if (info && info.brokenBy === undefined) {
+      info.brokenBy = err;
+      this.onBroken?.();
+    }
     // pg reports a terminated backend twice (the server's message, then the socket's end): warn once.
     const level = this.#reported.has(client) ? 'debug' : 'warn';
     this.#reported.add(client);

@@ -87,6 +87,8 @@ export class PoolCore implements LeaseOwner {
   readonly #stopping = new AbortController();
   /** Clients on their way from the store to the head of the queue. */
   #inboundIdle = 0;
+  /** An idle sweep is due (see #scheduleIdleSweep). */
+  #sweepScheduled = false;
   /** Connection jobs running (each may retry while callers wait). */
   #connecting = 0;
   /** Connections the store is opening to keep `min` (counted in `store.size`, not in `#connecting`). */
@@ -113,6 +115,7 @@ export class PoolCore implements LeaseOwner {
     this.log = createPoolLogger(settings.logger, this.#name, this.#redactor);
     this.#exhaustedLog = new WarnThrottle(this.log);
     this.#factory = new ConnectionFactory(settings, this.log);
+    this.#factory.onBroken = () => this.#scheduleIdleSweep();
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
     // connection, captures one for every acquire.
     this.#captureStacks = settings.leakDetectionMillis > 0;
@@ -544,6 +547,35 @@ export class PoolCore implements LeaseOwner {
     if (now + delay <= lastChance) return delay;
     const at = Math.max(lastChance, gate.lastFailureAt + ConnectGate.BASE_DELAY_MILLIS);
     return at < head.deadline ? Math.max(0, Math.min(delay, at - now)) : delay;
+  }
+
+  /**
+   * A connection broke: if it sits idle in the store, take it out now rather than at the next acquire, so
+   * `stats()` (idle, size) tells the truth and `min` is kept. The store has no way to remove one idle
+   * connection, so every idle connection not owed to a pending acquire is taken, the broken ones destroyed
+   * and the rest handed on as returned connections are. Batched: pg reports one break twice.
+   */
+  #scheduleIdleSweep(): void {
+    if (this.#sweepScheduled || this.#closing) return;
+    this.#sweepScheduled = true;
+    setImmediate(() => {
+      this.#sweepScheduled = false;
+      const store = this.#store;
+      if (this.#closing || this.#waiters.size > 0) return;
+      const taken: Promise<pg.Client>[] = [];
+      for (let n = store.available - store.pending; n > 0; n--) taken.push(store.acquire());
+      for (const acquired of taken) {
+        acquired.then(
+          (client) => {
+            if (this.#factory.info(client)?.brokenBy !== undefined) this.#storeDestroy(client, 'broken');
+            else this.#deliver(client);
+          },
+          () => {
+            // Only a closing store rejects; close() cleans up.
+          },
+        );
+      }
+    });
   }
 
   /** Hands the connection a store acquire resolves with to the head of the queue, counting it meanwhile. */
