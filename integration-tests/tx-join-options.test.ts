@@ -142,4 +142,23 @@ describe('options of a joined transaction', () => {
       expect(inner).toMatchObject({ isolation: 'serializable', readOnly: 'on' });
     });
   });
+
+  it('a joined scope that threw a JavaScript error: the outer COMMIT rejects saying so, not "a statement failed"', async () => {
+    const thrown = new Error('validation failed in a helper');
+    const outcome = pool.transaction(async (tx) => {
+      await tx.query('insert into items values (424242)');
+      await pool
+        .transaction(() => {
+          throw thrown;
+        })
+        .catch(() => {
+          // Swallowed by the outer code: the transaction is rollback-only all the same.
+        });
+    });
+    await expect(outcome).rejects.toMatchObject({ code: 'TX_ROLLED_BACK', cause: thrown });
+    const err = (await outcome.catch((e: unknown) => e)) as Error;
+    expect(err.message).toContain('a scope that joined it threw');
+    expect(err.message).not.toContain('statement failed');
+    expect(await idsIn(db, 'items')).not.toContain(424242);
+  });
 });

@@ -187,13 +187,20 @@ export class ScopeClosedError extends PgScopeError {
 }
 
 /**
- * The server rolled the transaction back instead of committing it, because an earlier statement failed
- * (and the callback swallowed that error). `cause` is the first failed statement's error.
+ * The transaction was rolled back instead of committed, because an earlier statement failed (and the callback
+ * swallowed that error), or because a scope that joined it (propagation `'required'`) threw. `cause` is the
+ * first failed statement's error, or what the joined scope threw.
  */
 export class TransactionRolledBackError extends PgScopeError {
   readonly code = 'TX_ROLLED_BACK';
-  constructor(cause: unknown) {
-    super('transaction was rolled back: an earlier statement failed, so COMMIT rolled back', { cause });
+  /** `joined`: the rollback was forced by a joined scope that threw, not by a failed statement. */
+  constructor(cause: unknown, joined = false) {
+    super(
+      joined
+        ? 'transaction was rolled back: a scope that joined it threw, so it could only roll back'
+        : 'transaction was rolled back: an earlier statement failed, so COMMIT rolled back',
+      { cause },
+    );
   }
 }
 

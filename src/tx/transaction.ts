@@ -318,7 +318,7 @@ export class Transaction implements AsyncDisposable {
     const client = lease.rawClient;
     if (this.#rollbackOnly !== undefined) {
       await this.#rollback('joined scope failed', this.#rollbackOnly);
-      throw new TransactionRolledBackError(this.#rollbackOnly);
+      throw new TransactionRolledBackError(this.#rollbackOnly, true);
     }
     if (client.getTransactionStatus() === 'E' && lease.info.inflight === 0) {
       await this.#rollback('error');
