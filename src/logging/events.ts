@@ -45,6 +45,12 @@ export const LogEvent = {
    * or its reset failed (`scopeId`, `err`).
    */
   reset: 'pool.reset',
+  /**
+   * debug — `pool.query()` ran outside any scope while an `await using` transaction of the pool was open, so
+   * not in it (that form is not an ambient scope): `txId`, `scopeId` of the open transaction. Once per
+   * transaction.
+   */
+  queryOutsideTransaction: 'pool.queryOutsideTransaction',
   /** debug — the pool is closing: `stats`. */
   close: 'pool.close',
   /** warn — a connection reported an error (terminated backend, socket error): `connectionId`, `err`. */

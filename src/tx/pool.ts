@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { LogEvent } from '../logging/events.js';
 import type { Lease } from '../pool/lease.js';
 import { PoolBase } from '../pool/pool.js';
 import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
@@ -21,6 +22,13 @@ export type AmbientScope = Transaction | Connection;
  */
 export class Pool extends PoolBase<Connection> {
   #pgPool: PgPoolView | undefined;
+  /**
+   * `await using` transactions of this pool that may still be open (pruned on each add, so at most about
+   * `max`), for the debug hint of a `pool.query()` that runs outside them.
+   */
+  readonly #usingOpen = new Set<Transaction>();
+  /** Those the hint was already given for: once per transaction. */
+  readonly #hinted = new WeakSet<Transaction>();
 
   /** @internal */
   protected makeConnection(lease: Lease): Connection {
@@ -67,6 +75,7 @@ export class Pool extends PoolBase<Connection> {
       const scope = await this.ambient();
       if (scope) return scope.query<R>(text, values);
     }
+    if (this.#usingOpen.size > 0) this.#hintOutside();
     return super.query<R>(text, values);
   }
 
@@ -94,7 +103,12 @@ export class Pool extends PoolBase<Connection> {
   ): Promise<T | Transaction> {
     if (typeof fnOrOptions !== 'function') {
       const settings = normalizeTxOptions(fnOrOptions, 'using');
-      return openTransaction(this.core, this.#source(settings, true), settings);
+      const tx = await openTransaction(this.core, this.#source(settings, true), settings);
+      if (this.core.log.isLevelEnabled('debug')) {
+        for (const open of this.#usingOpen) if (open.state !== 'active') this.#usingOpen.delete(open);
+        this.#usingOpen.add(tx);
+      }
+      return tx;
     }
     const settings = normalizeTxOptions(maybeOptions, 'callback');
     if (settings.propagation !== 'requiresNew' && findFrame(this.core)) {
@@ -112,6 +126,27 @@ export class Pool extends PoolBase<Connection> {
       settings,
       fnOrOptions,
     );
+  }
+
+  /**
+   * `pool.query()` outside any scope while an `await using` transaction of this pool is open: the query does
+   * not run in it (the `await using` form is not an ambient scope). Said once per transaction, at debug.
+   */
+  #hintOutside(): void {
+    const log = this.core.log;
+    for (const tx of this.#usingOpen) {
+      if (tx.state !== 'active') {
+        this.#usingOpen.delete(tx);
+        continue;
+      }
+      if (this.#hinted.has(tx) || !log.isLevelEnabled('debug')) continue;
+      this.#hinted.add(tx);
+      log.debug(
+        { event: LogEvent.queryOutsideTransaction, txId: tx.id, scopeId: tx.scopeId },
+        'pool.query() ran on a connection of its own while an `await using` transaction is open: not in it ' +
+          '(if it was meant to be, use tx.query())',
+      );
+    }
   }
 
   #source(settings: TxSettings, checkNested: boolean | 'whenFull'): LeaseSource {
