@@ -161,4 +161,25 @@ describe('options of a joined transaction', () => {
     expect(err.message).not.toContain('statement failed');
     expect(await idsIn(db, 'items')).not.toContain(424242);
   });
+
+  it("inside a request's transaction (transactionPerRequest): the same rule, and the request's writes commit", async () => {
+    let rejection: unknown;
+    await pool.runInRequestScope(undefined, undefined, async (scope) => {
+      await pool.query('insert into items values (515151)');
+      rejection = await pool
+        .transaction(async () => pool.query('insert into items values (525252)'), {
+          isolation: 'serializable',
+          readOnly: true,
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      await scope.finish(true);
+    });
+    expect(rejection).toMatchObject({ code: 'INVALID_CONFIG', field: 'isolation' });
+    const ids = await idsIn(db, 'items');
+    expect(ids).toContain(515151);
+    expect(ids).not.toContain(525252);
+  });
 });
