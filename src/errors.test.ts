@@ -28,6 +28,7 @@ const stats: PoolStats = {
   exhausted: 1,
   commits: 0,
   rollbacks: 0,
+  longestBorrowMillis: 0,
 };
 
 /** Node's ERR_INVALID_URL, as pg's connection-string parser throws it: the whole string is in `input`. */

@@ -33,6 +33,24 @@ export interface PoolStats {
   readonly commits: number;
   /** Top-level transactions rolled back. */
   readonly rollbacks: number;
+  /**
+   * How long the connection borrowed longest ago has been held so far, in milliseconds (0 when none is
+   * borrowed): minutes here while the pool is exhausted usually means a scope that never ended (a leak).
+   */
+  readonly longestBorrowMillis: number;
+}
+
+/** The borrow that has lasted longest when a `PoolExhaustedError` was made. */
+export interface LongestBorrow {
+  /** The scope holding the connection, as in log lines (`scopeId`). */
+  readonly scopeId: string;
+  /** Where that connection was acquired: captured only when `leakDetectionMillis` > 0. */
+  readonly stack: string | undefined;
+}
+
+/** `1234` → `'1.2 s'`, `420` → `'420 ms'`. */
+function formatMillis(millis: number): string {
+  return millis >= 1_000 ? `${(millis / 1_000).toFixed(1)} s` : `${Math.round(millis)} ms`;
 }
 
 /** The stable codes of the errors pg-scope makes. */
@@ -109,8 +127,18 @@ export class PoolExhaustedError extends PgScopeError {
   readonly stats: PoolStats;
   /** How long the caller waited before this error, in milliseconds (0 for `'no-wait'` and `'queue-full'`). */
   readonly waitedMillis: number;
+  /** The scope that has held its connection longest (`stats.longestBorrowMillis`), when one is borrowed. */
+  readonly longestBorrowScopeId?: string;
+  /** Where that scope acquired its connection: set only when `leakDetectionMillis` > 0. */
+  readonly longestBorrowStack?: string;
 
-  constructor(reason: PoolExhaustedReason, stats: PoolStats, waitedMillis: number, cause?: unknown) {
+  constructor(
+    reason: PoolExhaustedReason,
+    stats: PoolStats,
+    waitedMillis: number,
+    cause?: unknown,
+    longest?: LongestBorrow,
+  ) {
     const waited = Math.round(waitedMillis);
     const why =
       reason === 'queue-full'
@@ -118,13 +146,19 @@ export class PoolExhaustedError extends PgScopeError {
         : reason === 'no-wait'
           ? ', acquireTimeoutMillis is 0 (fail fast)'
           : '';
+    const held =
+      stats.borrowed > 0 && stats.longestBorrowMillis !== undefined
+        ? `; the longest borrow has lasted ${formatMillis(stats.longestBorrowMillis)}${longest ? ` (scope ${longest.scopeId})` : ''}`
+        : '';
     super(
-      `pool exhausted: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}`,
+      `pool exhausted: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}${held}`,
       cause === undefined ? undefined : { cause },
     );
     this.reason = reason;
     this.stats = stats;
     this.waitedMillis = waitedMillis;
+    if (longest) this.longestBorrowScopeId = longest.scopeId;
+    if (longest?.stack !== undefined) this.longestBorrowStack = longest.stack;
   }
 }
 
@@ -153,13 +187,20 @@ export class ScopeClosedError extends PgScopeError {
 }
 
 /**
- * The server rolled the transaction back instead of committing it, because an earlier statement failed
- * (and the callback swallowed that error). `cause` is the first failed statement's error.
+ * The transaction was rolled back instead of committed, because an earlier statement failed (and the callback
+ * swallowed that error), or because a scope that joined it (propagation `'required'`) threw. `cause` is the
+ * first failed statement's error, or what the joined scope threw.
  */
 export class TransactionRolledBackError extends PgScopeError {
   readonly code = 'TX_ROLLED_BACK';
-  constructor(cause: unknown) {
-    super('transaction was rolled back: an earlier statement failed, so COMMIT rolled back', { cause });
+  /** `joined`: the rollback was forced by a joined scope that threw, not by a failed statement. */
+  constructor(cause: unknown, joined = false) {
+    super(
+      joined
+        ? 'transaction was rolled back: a scope that joined it threw, so it could only roll back'
+        : 'transaction was rolled back: an earlier statement failed, so COMMIT rolled back',
+      { cause },
+    );
   }
 }
 

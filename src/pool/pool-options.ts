@@ -33,6 +33,8 @@ export interface PoolConfig extends ClientConfig {
   idleTimeoutMillis?: number;
   /** Connections are recycled after this age, less up to 10% random jitter. Default 1 800 000 (30 min). */
   maxLifetimeMillis?: number;
+  /** A connection is closed when it comes back for the `maxUses`-th time (pg.Pool's name). Default Infinity. */
+  maxUses?: number;
   /** Bound on one connection attempt (TCP, TLS, startup, `onConnect`). Default 10 000. */
   connectTimeoutMillis?: number;
   /** > 0: warn with the acquirer's stack when a connection is held longer than this. Default 0 (off). */
@@ -65,6 +67,7 @@ export interface PoolSettings {
   readonly maxWaiting: number;
   readonly idleTimeoutMillis: number;
   readonly maxLifetimeMillis: number;
+  readonly maxUses: number;
   readonly connectTimeoutMillis: number;
   readonly leakDetectionMillis: number;
   readonly slowAcquireMillis: number;
@@ -88,6 +91,7 @@ const POOL_KEYS = [
   'maxWaiting',
   'idleTimeoutMillis',
   'maxLifetimeMillis',
+  'maxUses',
   'connectTimeoutMillis',
   'leakDetectionMillis',
   'slowAcquireMillis',
@@ -136,6 +140,7 @@ const DEFAULTS = {
   maxWaiting: 10_000,
   idleTimeoutMillis: 30_000,
   maxLifetimeMillis: 1_800_000,
+  maxUses: Number.POSITIVE_INFINITY,
   connectTimeoutMillis: 10_000,
   leakDetectionMillis: 0,
   resetOnRelease: 'rollback',
@@ -277,6 +282,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   const maxLifetimeMillis = checkMillis('maxLifetimeMillis', pick('maxLifetimeMillis'), {
     allowInfinity: true,
   });
+  const maxUses = checkCount('maxUses', pick('maxUses'), 1, true);
   // pg's own name for it is accepted too; an error names the key the caller actually used.
   const connectKey =
     input.connectTimeoutMillis === undefined && input.connectionTimeoutMillis !== undefined
@@ -344,6 +350,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     maxWaiting,
     idleTimeoutMillis,
     maxLifetimeMillis,
+    maxUses,
     connectTimeoutMillis,
     leakDetectionMillis,
     slowAcquireMillis,

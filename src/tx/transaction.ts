@@ -31,7 +31,8 @@ export class Transaction implements AsyncDisposable {
   /** A top-level transaction's number (its `txId` is built from it only when a line needs it). */
   readonly #seq: number;
   readonly #core: PoolCore;
-  readonly #lease: Lease;
+  /** Replaced once at most: when the first flight is re-sent on another connection (see #resendFirstFlight). */
+  #lease: Lease;
   readonly #ownsLease: boolean;
   readonly #parent: Transaction | undefined;
   readonly #depth: number;
@@ -49,6 +50,12 @@ export class Transaction implements AsyncDisposable {
   #onAbort: (() => void) | undefined;
   #onRevoke: (() => void) | undefined;
   #ending: Promise<void> | undefined;
+  /** Acquires another connection for re-sending the first flight (top level, pool's connection); once. */
+  #resend: (() => Promise<Lease>) | undefined;
+  /** Statements sent before any answer came (the first flight's). */
+  #flight = 0;
+  /** Set when the first answer (BEGIN's) arrived: from then on nothing is re-sent. */
+  #answered = false;
 
   /** @internal Made by `pool.transaction()`, `conn.transaction()` and `tx.transaction()`. */
   constructor(core: PoolCore, lease: Lease, ownsLease: boolean, settings: TxSettings, parent?: Transaction) {
@@ -76,9 +83,22 @@ export class Transaction implements AsyncDisposable {
     return this.#lease.id;
   }
 
+  /** @internal The options the transaction was opened with (a savepoint: its top-level transaction's). */
+  get settings(): TxSettings {
+    return this.#settings;
+  }
+
   /** `'active'`, `'committed'`, `'rolledBack'` or `'failed'` (the outcome is an error: see the rejection). */
   get state(): TransactionState {
     return this.#state;
+  }
+
+  /**
+   * @internal Lets the first flight (BEGIN and the first statement) be re-sent once on a connection from
+   * `acquire` when this connection is found dead before any answer to it arrived.
+   */
+  allowResend(acquire: () => Promise<Lease>): void {
+    if (!this.#parent && this.#ownsLease) this.#resend = acquire;
   }
 
   /** @internal Starts the deadline and abort watch (top level only); `remainingMillis` overrides the option. */
@@ -136,7 +156,9 @@ export class Transaction implements AsyncDisposable {
     const s = this.#settings;
     if (pipeline) lease.startPipeline();
     const record = (err: unknown) => this.#recordError(err);
-    lease.query(s.begin).catch(record);
+    lease.query(s.begin).then(() => {
+      this.#answered = true;
+    }, record);
     if (s.settingsSql) lease.query(s.settingsSql, s.settingParams as string[]).catch(record);
     const log = this.#core.log;
     if (log.isLevelEnabled('debug')) {
@@ -164,6 +186,14 @@ export class Transaction implements AsyncDisposable {
    * Runs a statement in the transaction: what `pg.Client#query` takes, returning pg's `QueryResult`. A
    * failed statement rejects with pg's own error, and the transaction can then only roll back.
    */
+  query<R extends unknown[] = unknown[]>(
+    config: pg.QueryArrayConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryArrayResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string | pg.QueryConfig,
     values?: unknown[],
@@ -173,11 +203,63 @@ export class Transaction implements AsyncDisposable {
     } catch (err) {
       return Promise.reject(err);
     }
+    const first = this.#resend !== undefined && !this.#answered;
     this.#root().#ensureBegun(true);
-    return this.#lease.query<R>(text, values).catch((err: unknown) => {
-      this.#recordError(err);
+    if (first) this.#flight++;
+    const sent = this.#lease.query<R>(text, values);
+    return (first ? sent.catch((err: unknown) => this.#resendFirstFlight<R>(err, text, values)) : sent).catch(
+      (err: unknown) => {
+        this.#recordError(err);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * The connection died under the first flight before any answer to it arrived: no COMMIT was sent, so the
+   * server committed nothing, and the callback has seen nothing. The same flight (BEGIN, settings, the one
+   * statement) goes once more on another connection of the pool, and the dead one is destroyed. Anything
+   * else (an answer came, more than one statement was in flight, a statement timeout, no connection to be
+   * had) rethrows `err`.
+   */
+  async #resendFirstFlight<R extends pg.QueryResultRow>(
+    err: unknown,
+    text: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+  ): Promise<pg.QueryResult<R>> {
+    const acquire = this.#resend;
+    this.#resend = undefined;
+    const old = this.#lease;
+    const dead =
+      isConnectionLoss(err) && (err as { message?: unknown } | null)?.message !== 'Query read timeout';
+    if (!acquire || !dead || this.#answered || this.#flight !== 1 || old.info.inflight > 0) throw err;
+    if (this.#state !== 'active' || this.#abortError !== undefined) throw err;
+    let lease: Lease;
+    try {
+      lease = await acquire();
+    } catch {
+      // No other connection: the caller sees the connection loss, as without the re-send.
       throw err;
-    });
+    }
+    if (this.#state !== 'active' || this.#abortError !== undefined) {
+      await lease.end();
+      throw err;
+    }
+    if (old.onRevoke === this.#onRevoke) old.onRevoke = undefined;
+    void old.end('broken');
+    this.#lease = lease;
+    if (this.#onRevoke) lease.onRevoke = this.#onRevoke;
+    this.#begun = false;
+    this.#firstError = undefined;
+    const log = this.#core.log;
+    if (log.isLevelEnabled('info')) {
+      log.info(
+        { event: LogEvent.txResend, txId: this.id, scopeId: lease.id, previousScopeId: old.id, err },
+        'connection lost before any answer to the first statement; re-sent on another connection',
+      );
+    }
+    this.#ensureBegun(true);
+    return lease.query<R>(text, values);
   }
 
   #root(): Transaction {
@@ -236,7 +318,7 @@ export class Transaction implements AsyncDisposable {
     const client = lease.rawClient;
     if (this.#rollbackOnly !== undefined) {
       await this.#rollback('joined scope failed', this.#rollbackOnly);
-      throw new TransactionRolledBackError(this.#rollbackOnly);
+      throw new TransactionRolledBackError(this.#rollbackOnly, true);
     }
     if (client.getTransactionStatus() === 'E' && lease.info.inflight === 0) {
       await this.#rollback('error');
@@ -461,11 +543,10 @@ export class Transaction implements AsyncDisposable {
   async run<T>(fn: (tx: Transaction) => Promise<T> | T, aborted?: Promise<never>): Promise<T> {
     let value: T;
     try {
-      const lease = this.#lease;
       const pending = this.#core.inFrame(
         this,
-        () => this.#state === 'active' && lease.state === 'leased',
-        lease.acquiredStack,
+        () => this.#state === 'active' && this.#lease.state === 'leased',
+        this.#lease.acquiredStack,
         () => fn(this),
       );
       if (aborted && pending instanceof Promise) {
