@@ -118,3 +118,19 @@ describe('error serialisation', () => {
     expect(all[0]?.message).toBe('invalid option host: got postgres://app:[redacted]@db/app');
   });
 });
+
+describe('PoolExhaustedError message', () => {
+  it('says when the caller timed out waiting for a connection still being opened', () => {
+    const slow = { ...stats, max: 3, size: 2, idle: 0, borrowed: 1, longestBorrowMillis: 40 };
+    expect(new PoolExhaustedError('timeout', slow, 100).message).toMatch(
+      /1\/3 connections in use, 0 waiting, waited 100 ms; .*; 1 connection was still being opened/,
+    );
+    expect(new PoolExhaustedError('timeout', { ...slow, size: 3, borrowed: 1 }, 100).message).toContain(
+      '2 connections were still being opened',
+    );
+  });
+
+  it('says nothing of opening when every connection is borrowed', () => {
+    expect(new PoolExhaustedError('timeout', stats, 100).message).not.toContain('being opened');
+  });
+});

@@ -150,8 +150,14 @@ export class PoolExhaustedError extends PgScopeError {
       stats.borrowed > 0 && stats.longestBorrowMillis !== undefined
         ? `; the longest borrow has lasted ${formatMillis(stats.longestBorrowMillis)}${longest ? ` (scope ${longest.scopeId})` : ''}`
         : '';
+    // A timeout with room left: the caller waited for a connection still being opened (a slow server).
+    const opening = stats.size - stats.idle - stats.borrowed;
+    const slow =
+      reason === 'timeout' && opening > 0 && stats.borrowed < stats.max
+        ? `; ${opening} connection${opening === 1 ? ' was' : 's were'} still being opened (the server is slower to accept a session than the acquire timeout)`
+        : '';
     super(
-      `pool exhausted: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}${held}`,
+      `pool exhausted: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}${held}${slow}`,
       cause === undefined ? undefined : { cause },
     );
     this.reason = reason;
