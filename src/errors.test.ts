@@ -8,6 +8,7 @@ import {
   PoolClosedError,
   PoolExhaustedError,
   type PoolStats,
+  SavepointOpenError,
   ScopeClosedError,
   TransactionRolledBackError,
   TransactionTimeoutError,
@@ -58,6 +59,7 @@ describe('error serialisation', () => {
     new CommitUnknownError(urlError),
     new TransactionTimeoutError(50),
     new NestedAcquireError(),
+    new SavepointOpenError('commit', 't1.1'),
   ];
 
   it('never shows a URL password or a cause field outside the summary', () => {
@@ -115,5 +117,16 @@ describe('error serialisation', () => {
 
   it('redacts a URL password in a message the library builds', () => {
     expect(all[0]?.message).toBe('invalid option host: got postgres://app:[redacted]@db/app');
+  });
+});
+
+describe('SavepointOpenError', () => {
+  it('names the refused operation and the open savepoint, with a stable code', () => {
+    const err = new SavepointOpenError('query', 't3.1');
+    expect(err).toMatchObject({ name: 'SavepointOpenError', code: 'SAVEPOINT_OPEN', savepointId: 't3.1' });
+    expect(err.message).toBe(
+      'cannot query: savepoint t3.1 is still open inside this transaction; commit or roll back it first',
+    );
+    expect(JSON.parse(JSON.stringify(err))).toMatchObject({ code: 'SAVEPOINT_OPEN', savepointId: 't3.1' });
   });
 });

@@ -13,6 +13,7 @@ export {
   PoolExhaustedError,
   type PoolExhaustedReason,
   type PoolStats,
+  SavepointOpenError,
   ScopeClosedError,
   TransactionRolledBackError,
   TransactionTimeoutError,
