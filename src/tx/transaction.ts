@@ -516,11 +516,14 @@ export class Transaction implements AsyncDisposable {
         lease.acquiredStack,
         () => fn(this),
       );
-      if (aborted && pending instanceof Promise) {
-        pending.catch(() => {
+      if (aborted) {
+        // Promise.resolve adopts any thenable (Bluebird, a query builder), not only a native promise: a
+        // thenable that never settles is cut off by the deadline like a promise is.
+        const settled = Promise.resolve(pending);
+        settled.catch(() => {
           // The deadline won the race; the callback's late error is superseded by the abort's.
         });
-        value = await Promise.race([pending, aborted]);
+        value = await Promise.race([settled, aborted]);
       } else {
         value = await pending;
       }
