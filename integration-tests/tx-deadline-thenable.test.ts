@@ -6,7 +6,7 @@ import { idsIn, poolFor } from './support/tx-support.js';
 
 /** What a pending scope resolves to if it is still pending after `millis` (so a hang fails instead of timing out). */
 const STILL_PENDING = Symbol('still pending');
-function within<T>(promise: Promise<T>, millis: number): Promise<T | typeof STILL_PENDING> {
+function within<T>(promise: Promise<T>, millis: number): Promise<T | symbol> {
   return Promise.race([promise, sleep(millis).then(() => STILL_PENDING)]);
 }
 
