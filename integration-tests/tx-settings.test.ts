@@ -144,4 +144,43 @@ describe('transaction-local settings', () => {
     const table = await db.admin("select to_regclass('public.x') as x");
     expect(table.rows[0]).toEqual({ x: 'x' });
   });
+
+  it("a settings statement the server refuses: the caller sees the server's error, not 25P02", async () => {
+    await db.admin('truncate x');
+    // An unknown name (no dot, so not a custom setting) and a bad value.
+    const cases = [
+      { settings: { no_such_setting_here: '1' }, code: '42704', text: /no_such_setting_here/ },
+      { settings: { statement_timeout: 'soon' }, code: '22023', text: /statement_timeout/ },
+    ];
+    for (const { settings, code, text } of cases) {
+      const callback = await pool
+        .transaction((tx) => tx.query('insert into x values (1)'), { settings })
+        .catch((err: unknown) => err);
+      expect(callback).toMatchObject({ code });
+      expect((callback as Error).message).toMatch(text);
+
+      {
+        await using tx = await pool.transaction({ settings });
+        const first = await tx.query('insert into x values (2)').catch((err: unknown) => err);
+        expect(first).toMatchObject({ code });
+        // Later statements and a savepoint say the same; COMMIT rolls back with it as the cause.
+        await expect(tx.query('select 1')).rejects.toMatchObject({ code });
+        await expect(tx.commit()).rejects.toMatchObject({ code: 'TX_ROLLED_BACK', cause: first });
+      }
+
+      {
+        await using tx = await pool.transaction({ settings });
+        await expect(tx.transaction()).rejects.toMatchObject({ code });
+      }
+    }
+    expect((await db.admin('select count(*)::int as n from x')).rows[0]).toEqual({ n: 0 });
+    expect(pool.stats().borrowed).toBe(0);
+    // A statement that fails on its own still rejects with its own error.
+    await expect(
+      pool.transaction(async (tx) => {
+        await tx.query('select 1/0').catch(() => undefined);
+        await tx.query('select 1');
+      }),
+    ).rejects.toMatchObject({ code: '25P02' });
+  });
 });

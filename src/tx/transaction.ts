@@ -49,6 +49,8 @@ export class Transaction implements AsyncDisposable {
   #state: TransactionState = 'active';
   #begun: boolean;
   #firstError: unknown;
+  /** Top level: the error of BEGIN or of the `settings` statement sent with it, if one failed. */
+  #beginError: unknown;
   /** Set when a scope that joined this transaction failed: COMMIT must not happen. */
   #rollbackOnly: unknown;
   #abortError: unknown;
@@ -171,7 +173,10 @@ export class Transaction implements AsyncDisposable {
     lease.beforeClientAccess = undefined;
     const s = this.#settings;
     if (pipeline) lease.startPipeline();
-    const record = (err: unknown) => this.#recordError(err);
+    const record = (err: unknown) => {
+      this.#beginError ??= err;
+      this.#recordError(err);
+    };
     lease.query(s.begin).catch(record);
     if (s.settingsSql) lease.query(s.settingsSql, s.settingParams as string[]).catch(record);
     const log = this.#core.log;
@@ -189,6 +194,17 @@ export class Transaction implements AsyncDisposable {
     }
   }
 
+  /**
+   * What a failed statement rejects with: pg's own error, except that a statement refused only because BEGIN
+   * or the `settings` statement failed before it (`25P02`, the transaction is aborted) rejects with that
+   * earlier error, which says what went wrong (an unknown setting name, a bad value).
+   */
+  #statementError(err: unknown): unknown {
+    const beginError = this.#root().#beginError;
+    if (beginError !== undefined && (err as { code?: unknown } | null)?.code === '25P02') return beginError;
+    return err;
+  }
+
   #recordError(err: unknown): void {
     for (let t: Transaction | undefined = this; t; t = t.#parent) {
       if (t.#firstError === undefined) t.#firstError = err;
@@ -198,7 +214,9 @@ export class Transaction implements AsyncDisposable {
 
   /**
    * Runs a statement in the transaction: what `pg.Client#query` takes, returning pg's `QueryResult`. A
-   * failed statement rejects with pg's own error, and the transaction can then only roll back. Rejects with
+   * failed statement rejects with pg's own error, and the transaction can then only roll back. When the
+   * `settings` statement sent with BEGIN failed, the first statement rejects with that statement's error (not
+   * with the `25P02` it caused). Rejects with
    * `SavepointOpenError`, sending nothing, while a savepoint opened inside this one is still open.
    */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
@@ -213,7 +231,7 @@ export class Transaction implements AsyncDisposable {
     this.#root().#ensureBegun(true);
     return this.#lease.query<R>(text, values).catch((err: unknown) => {
       this.#recordError(err);
-      throw err;
+      throw this.#statementError(err);
     });
   }
 
@@ -246,7 +264,7 @@ export class Transaction implements AsyncDisposable {
     await this.#lease.query(`SAVEPOINT ${inner.#savepoint}`).catch((err: unknown) => {
       this.#recordError(err);
       inner.#state = 'failed';
-      throw err;
+      throw this.#statementError(err);
     });
     if (typeof fn !== 'function') return inner;
     return inner.run(fn);
