@@ -148,7 +148,7 @@ describe('transaction-local settings', () => {
   it("a settings statement the server refuses: the caller sees the server's error, not 25P02", async () => {
     await db.admin('truncate x');
     // An unknown name (no dot, so not a custom setting) and a bad value.
-    const cases = [
+    const cases: { settings: Record<string, string>; code: string; text: RegExp }[] = [
       { settings: { no_such_setting_here: '1' }, code: '42704', text: /no_such_setting_here/ },
       { settings: { statement_timeout: 'soon' }, code: '22023', text: /statement_timeout/ },
     ];
