@@ -8,6 +8,7 @@ import {
   PoolClosedError,
   PoolExhaustedError,
   type PoolStats,
+  SavepointOpenError,
   ScopeClosedError,
   TransactionRolledBackError,
   TransactionTimeoutError,
@@ -59,6 +60,7 @@ describe('error serialisation', () => {
     new CommitUnknownError(urlError),
     new TransactionTimeoutError(50),
     new NestedAcquireError(),
+    new SavepointOpenError('commit', 't1.1'),
   ];
 
   it('never shows a URL password or a cause field outside the summary', () => {
@@ -132,5 +134,16 @@ describe('PoolExhaustedError message', () => {
 
   it('says nothing of opening when every connection is borrowed', () => {
     expect(new PoolExhaustedError('timeout', stats, 100).message).not.toContain('being opened');
+  });
+});
+
+describe('SavepointOpenError', () => {
+  it('names the refused operation and the open savepoint, with a stable code', () => {
+    const err = new SavepointOpenError('query', 't3.1');
+    expect(err).toMatchObject({ name: 'SavepointOpenError', code: 'SAVEPOINT_OPEN', savepointId: 't3.1' });
+    expect(err.message).toBe(
+      'cannot query: savepoint t3.1 is still open inside this transaction; commit or roll back it first',
+    );
+    expect(JSON.parse(JSON.stringify(err))).toMatchObject({ code: 'SAVEPOINT_OPEN', savepointId: 't3.1' });
   });
 });

@@ -63,7 +63,8 @@ export type PgScopeErrorCode =
   | 'TX_ROLLED_BACK'
   | 'COMMIT_UNKNOWN'
   | 'TX_TIMEOUT'
-  | 'NESTED_ACQUIRE';
+  | 'NESTED_ACQUIRE'
+  | 'SAVEPOINT_OPEN';
 
 /**
  * Base class of every error pg-scope makes. Its message never holds a URL password, and its serialisations
@@ -244,5 +245,23 @@ export class NestedAcquireError extends PgScopeError {
       'nested acquire: this code already holds a connection of the same pool; acquiring a second one can ' +
         'deadlock a full pool (use the connection or transaction you hold, or set nestedAcquire)',
     );
+  }
+}
+
+/**
+ * A transaction or savepoint was used while a savepoint opened inside it is still open. PostgreSQL keeps a
+ * transaction's savepoints as one stack, so work done there would belong to the inner savepoint (and be undone
+ * with it), and a second savepoint would be nested inside the first, not beside it. End the inner savepoint
+ * first (commit or roll back). Nothing was sent to the server, and nothing changed.
+ */
+export class SavepointOpenError extends PgScopeError {
+  readonly code = 'SAVEPOINT_OPEN';
+  /** The id (`txId`) of the open savepoint that is in the way. */
+  readonly savepointId: string;
+  constructor(what: string, savepointId: string) {
+    super(
+      `cannot ${what}: savepoint ${savepointId} is still open inside this transaction; commit or roll back it first`,
+    );
+    this.savepointId = savepointId;
   }
 }

@@ -14,6 +14,7 @@ export {
   PoolExhaustedError,
   type PoolExhaustedReason,
   type PoolStats,
+  SavepointOpenError,
   ScopeClosedError,
   TransactionRolledBackError,
   TransactionTimeoutError,

@@ -1,6 +1,7 @@
 import type { ClientConfig } from 'pg';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
+import { type AllowedSettings, normalizeAllowedSettings } from './allowed-settings.js';
 import { type ClientOptions, checkClientStrings, sealClientConfig } from './client-options.js';
 
 /** What `resetOnRelease` accepts. */
@@ -57,6 +58,13 @@ export interface PoolConfig extends ClientConfig {
    * transaction's deadline still does. Default `false`: an idle connection keeps it alive until it is closed.
    */
   allowExitOnIdle?: boolean;
+  /**
+   * The names a transaction's `settings` may set: exact names (`'statement_timeout'`) and prefixes ending in
+   * `'.'` (`'app.'`), compared case-insensitively. A transaction asking for any other name is refused with
+   * `ConfigError` before anything is sent. Default: unset, every setting name allowed (`role`,
+   * `session_authorization` and `search_path` included; see docs/security.md). `[]` allows none.
+   */
+  allowedSettings?: readonly string[];
 }
 
 /** The pool's own options after defaults and validation; frozen. */
@@ -77,6 +85,8 @@ export interface PoolSettings {
   readonly resetOnRelease: ResetMode;
   readonly nestedAcquire: NestedAcquireMode;
   readonly allowExitOnIdle: boolean;
+  /** The checked `allowedSettings`; undefined: every setting name allowed. */
+  readonly allowedSettings: AllowedSettings | undefined;
   /**
    * What reaches `new pg.Client(...)` (through `driverConfig()`): the caller's ClientConfig less the pool's own
    * keys, with the password and connection string in private fields.
@@ -101,6 +111,7 @@ const POOL_KEYS = [
   'resetOnRelease',
   'nestedAcquire',
   'allowExitOnIdle',
+  'allowedSettings',
 ] as const;
 
 /** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
@@ -329,6 +340,8 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     throw new ConfigError('allowExitOnIdle', `expected true or false, got ${describeValue(allowExitOnIdle)}`);
   }
 
+  const allowedSettings = normalizeAllowedSettings(input.allowedSettings);
+
   const clientConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
     if (!(POOL_KEYS as readonly string[]).includes(key)) clientConfig[key] = value;
@@ -360,6 +373,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     resetOnRelease,
     nestedAcquire,
     allowExitOnIdle,
+    allowedSettings,
     clientConfig: sealClientConfig(clientConfig),
   });
 }

@@ -102,7 +102,7 @@ export class Pool extends PoolBase<Connection> {
     maybeOptions?: TransactionOptions,
   ): Promise<T | Transaction> {
     if (typeof fnOrOptions !== 'function') {
-      const settings = normalizeTxOptions(fnOrOptions, 'using');
+      const settings = normalizeTxOptions(fnOrOptions, 'using', this.core.settings.allowedSettings);
       const tx = await openTransaction(this.core, this.#source(settings, true), settings);
       if (this.core.log.isLevelEnabled('debug')) {
         for (const open of this.#usingOpen) if (open.state !== 'active') this.#usingOpen.delete(open);
@@ -110,7 +110,7 @@ export class Pool extends PoolBase<Connection> {
       }
       return tx;
     }
-    const settings = normalizeTxOptions(maybeOptions, 'callback');
+    const settings = normalizeTxOptions(maybeOptions, 'callback', this.core.settings.allowedSettings);
     if (settings.propagation !== 'requiresNew' && findFrame(this.core)) {
       const scope = await this.ambient();
       if (scope instanceof Transaction) {
@@ -176,7 +176,7 @@ export class Pool extends PoolBase<Connection> {
     onOpen: ((tx: Transaction) => void) | undefined,
     fn: (scope: RequestScope) => T,
   ): T {
-    const settings = normalizeTxOptions(options, 'using');
+    const settings = normalizeTxOptions(options, 'using', this.core.settings.allowedSettings);
     const scope = new RequestScope(
       () => openTransaction(this.core, this.#source(settings, false), settings),
       onOpen,
