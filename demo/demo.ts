@@ -88,7 +88,9 @@ async function main(): Promise<void> {
     await boundedPool(url);
     await timing(url);
     await bankTransfers(url);
-    console.log('\nEvery pool is closed (each step ends its pool with `await using`); stopping the server.');
+    // The server is stopped only when the demo started one (not for DATABASE_URL: see server.ts).
+    const stopping = process.env.DATABASE_URL ? '' : '; stopping the server';
+    console.log(`\nEvery pool is closed (each step ends its pool with \`await using\`)${stopping}.`);
   });
   if (process.exitCode === 1) return;
   console.log(

@@ -11,23 +11,27 @@ import { createPool } from '../src/index.js'; // in your project: from 'pg-scope
 
 export async function main(connectionString: string) {
   await using pool = createPool({ connectionString, max: 5 });
-  await pool.query(
-    "create table if not exists orders (id serial primary key, item text not null check (item <> ''))",
-  );
+  // A schema of the example's own, dropped again at the end: nothing is left behind in your database.
+  await pool.query(`
+    drop schema if exists express_example cascade;
+    create schema express_example;
+    create table express_example.orders (id serial primary key, item text not null check (item <> ''));
+  `);
 
   const app = express();
   app.use(express.json());
   // POST, PUT, PATCH and DELETE get a transaction; GET does not unless `transaction: (req) => true` says so.
   app.use(transactionPerRequest(pool));
   app.post('/orders', async (req, res) => {
-    const { rows } = await pool.query<{ id: number }>('insert into orders (item) values ($1) returning id', [
-      req.body.item,
-    ]);
+    const { rows } = await pool.query<{ id: number }>(
+      'insert into express_example.orders (item) values ($1) returning id',
+      [req.body.item],
+    );
     // Committed before this 201 reaches the client; if COMMIT failed, the client would get a 500 instead.
     res.status(201).json({ id: rows[0]?.id });
   });
   app.get('/orders/count', async (_req, res) => {
-    const { rows } = await pool.query<{ n: number }>('select count(*)::int as n from orders');
+    const { rows } = await pool.query<{ n: number }>('select count(*)::int as n from express_example.orders');
     res.json({ count: rows[0]?.n });
   });
 
@@ -49,6 +53,7 @@ export async function main(connectionString: string) {
   } finally {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await pool.query('drop schema express_example cascade');
   }
 }
 

@@ -120,4 +120,9 @@ describe('npm run demo', () => {
     expect(run.stdout).toMatch(/attempts (1 \(-> bob\) and 2|2 \(-> bob\) and 1) \(-> carol\)/);
     expect(run.stdout).toContain('money in the bank: 150.00 (it started at 150.00)');
   });
+
+  it('with DATABASE_URL it started no server, and does not say it stops one', () => {
+    expect(run.stdout).toContain('Every pool is closed (each step ends its pool with `await using`).');
+    expect(run.stdout).not.toContain('stopping the server');
+  });
 });

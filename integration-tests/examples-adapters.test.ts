@@ -20,6 +20,12 @@ describe('examples/ for frameworks and ORMs', () => {
   it('express-app: 201 committed, a failing insert answers 500 and rolls back', async () => {
     await expect(expressApp(db.url)).resolves.toEqual({ created: 201, rejected: 500, count: 1 });
     expect(await waitForConnections(db.name, 0)).toBe(0);
+    // Nothing left behind in the database it was given; a second run starts from scratch.
+    const { rows } = await db.admin(
+      "select count(*)::int as n from pg_namespace where nspname = 'express_example'",
+    );
+    expect(rows[0]).toEqual({ n: 0 });
+    await expect(expressApp(db.url)).resolves.toEqual({ created: 201, rejected: 500, count: 1 });
   });
 
   it('fastify-app: 201 committed, 403 rolled back, the health check holds no connection', async () => {

@@ -78,8 +78,11 @@ describe('pool log events', () => {
     await expect(pool.acquire()).rejects.toMatchObject({ code: 'POOL_EXHAUSTED', reason: 'no-wait' });
     await expect(pool.acquire({ timeoutMillis: 100 })).rejects.toMatchObject({ reason: 'timeout' });
 
+    // The second error within a second of the first is written when that second is over (aggregation).
+    await capture.waitFor('pool.exhausted', (r) => r.reason === 'timeout', 3_000);
     const lines = capture.events('pool.exhausted');
     expect(lines).toHaveLength(2);
+    expect(lines.map((line) => line.count)).toEqual([1, 1]);
     expect(lines[0]).toMatchObject({
       level: Level.warn,
       reason: 'no-wait',
@@ -105,6 +108,29 @@ describe('pool log events', () => {
     ]);
     await other.release();
     await (await queued).release();
+  });
+
+  it('aggregates a burst of exhaustion: 200 rejected acquires in a second are at most 2 lines, with counts', async () => {
+    const capture = captureLogs();
+    await using pool = poolFor(capture, { max: 1, acquireTimeoutMillis: 0 });
+    await using held = await pool.acquire();
+    await held.query('select 1');
+    const started = performance.now();
+    for (let i = 0; i < 200; i++) {
+      await expect(pool.acquire()).rejects.toMatchObject({ code: 'POOL_EXHAUSTED', reason: 'no-wait' });
+    }
+    const burstMillis = performance.now() - started;
+    expect(burstMillis).toBeLessThan(1_000);
+    expect(pool.stats().exhausted).toBe(200);
+    // The first line at once; the rest as one line when the second is over.
+    expect(capture.events('pool.exhausted')).toHaveLength(1);
+    await capture.waitFor('pool.exhausted', (r) => r.count !== 1, 3_000);
+    const lines = capture.events('pool.exhausted');
+    expect(lines.length).toBeLessThanOrEqual(2);
+    expect(lines.reduce((sum, line) => sum + (line.count as number), 0)).toBe(200);
+    expect(lines[0]).toMatchObject({ level: Level.warn, reason: 'no-wait', count: 1 });
+    expect(lines[1]).toMatchObject({ level: Level.warn, reason: 'no-wait', count: 199 });
+    expect(lines[1]?.msg).toContain('199 times since the last line');
   });
 
   it('warns about a slow acquire (default: half the acquire timeout) with the waiting scope and the wait', async () => {
@@ -217,6 +243,12 @@ describe('pool log events', () => {
         err: { code: 'ECONNREFUSED' },
       });
     });
+    // A stack on the first failure of the run only; the next ones repeat its message and code.
+    expect(failures[0]?.err).toMatchObject({ stack: expect.any(String) });
+    for (const line of failures.slice(1)) {
+      expect((line.err as { stack?: unknown }).stack).toBeUndefined();
+      expect((line.err as { message?: unknown }).message).toContain('ECONNREFUSED');
+    }
   });
 
   it('logs a failure no retry can fix once, marked permanent', async () => {

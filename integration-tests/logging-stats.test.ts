@@ -37,6 +37,7 @@ describe('stats() totals', () => {
       exhausted: 0,
       commits: 0,
       rollbacks: 0,
+      longestBorrowMillis: 0,
     });
 
     // One acquire, one connection.
@@ -123,6 +124,7 @@ describe('stats() totals', () => {
       exhausted: 2,
       commits: 3,
       rollbacks: 4,
+      longestBorrowMillis: 0,
     });
   });
 });

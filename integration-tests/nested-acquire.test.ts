@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, NestedAcquireError, type Pool, type PoolConfig } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './setup/db.js';
-import { appName, captureLog, Level, type LogLine, rejection, settle } from './support/pool-test-kit.js';
+import {
+  appName,
+  captureLog,
+  Level,
+  type LogLine,
+  rejection,
+  type Settled,
+  settle,
+} from './support/pool-test-kit.js';
 
 describe('nested acquire', () => {
   let db: TestDatabase;
@@ -172,6 +180,69 @@ describe('nested acquire', () => {
       expect(log.withEvent('pool.nestedAcquire')).toHaveLength(0);
       expect(log.lines.filter((line) => line.level >= Level.warn)).toHaveLength(0);
       expect(pool.stats()).toMatchObject({ borrowed: 0, acquired: 2 });
+    });
+  });
+
+  describe("propagation: 'requiresNew' on a full pool", () => {
+    /**
+     * Two callers on `max: 2` each hold one connection (a transaction) and, once both hold theirs, ask for a
+     * requiresNew transaction: a second connection nobody will give back.
+     */
+    async function twoHoldersAskForASecond(pool: Pool): Promise<Settled<unknown>[]> {
+      let holding = 0;
+      let bothHold = (): void => {};
+      const both = new Promise<void>((resolve) => {
+        bothHold = resolve;
+      });
+      return Promise.all(
+        [1, 2].map((n) =>
+          settle(
+            pool.transaction(async (tx) => {
+              await tx.query('select 1');
+              if (++holding === 2) bothHold();
+              await both;
+              return pool.transaction((inner) => inner.query('select $1::int as n', [n]), {
+                propagation: 'requiresNew',
+              });
+            }),
+          ),
+        ),
+      );
+    }
+
+    it("'warn': warns for each caller, with the inner stack and the outer scope; the deadlock ends at the timeout", async () => {
+      const { pool, log } = makePool({ max: 2, nestedAcquire: 'warn', acquireTimeoutMillis: 300 });
+      const outcomes = await twoHoldersAskForASecond(pool);
+      for (const outcome of outcomes) expect(rejection(outcome)).toMatchObject({ code: 'POOL_EXHAUSTED' });
+      const lines = log.withEvent('pool.nestedAcquire');
+      expect(lines).toHaveLength(2);
+      for (const line of lines) {
+        expect(line.level).toBe(Level.warn);
+        expect(line.scopeId).toEqual(expect.any(String));
+        expect(stacksInLine(line)).toBeGreaterThanOrEqual(1);
+      }
+      expect(pool.stats()).toMatchObject({ borrowed: 0, waiting: 0 });
+    });
+
+    it("'error': rejects with NestedAcquireError at once instead of waiting", async () => {
+      const { pool } = makePool({ max: 2, nestedAcquire: 'error', acquireTimeoutMillis: 5_000 });
+      const outcomes = await twoHoldersAskForASecond(pool);
+      for (const outcome of outcomes) {
+        expect(rejection(outcome)).toBeInstanceOf(NestedAcquireError);
+        expect(outcome.millis).toBeLessThan(2_000);
+      }
+      expect(pool.stats()).toMatchObject({ borrowed: 0, waiting: 0, exhausted: 0 });
+    });
+
+    it("'allow': says nothing; and with room in the pool, requiresNew never warns", async () => {
+      const allowed = makePool({ max: 2, nestedAcquire: 'allow', acquireTimeoutMillis: 200 });
+      await twoHoldersAskForASecond(allowed.pool);
+      expect(allowed.log.withEvent('pool.nestedAcquire')).toHaveLength(0);
+
+      const roomy = makePool({ max: 4, nestedAcquire: 'error' });
+      const outcomes = await twoHoldersAskForASecond(roomy.pool);
+      expect(outcomes.map((o) => o.ok)).toEqual([true, true]);
+      expect(roomy.log.withEvent('pool.nestedAcquire')).toHaveLength(0);
     });
   });
 });

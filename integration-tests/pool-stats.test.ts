@@ -44,6 +44,7 @@ describe('pool.stats()', () => {
       exhausted: 0,
       commits: 0,
       rollbacks: 0,
+      longestBorrowMillis: 0,
     });
   });
 
@@ -99,6 +100,28 @@ describe('pool.stats()', () => {
 
     await pool.query('select 1');
     expect(pool.stats()).toMatchObject({ size: 1, created: 2, destroyed: 1, acquired: 3 });
+  });
+
+  it('an idle connection whose backend is terminated leaves idle and size without an acquire', async () => {
+    const { pool, app } = makePool({ max: 3 });
+    await Promise.all([1, 2].map(() => pool.acquire((conn) => conn.query('select pg_sleep(0.05)'))));
+    expect(pool.stats()).toMatchObject({ idle: 2, size: 2 });
+    const acquired = pool.stats().acquired;
+    const { rows } = await db.admin(
+      'select pid from pg_stat_activity where datname = current_database() and application_name = $1 limit 1',
+      [app],
+    );
+    await db.admin('select pg_terminate_backend($1)', [(rows[0] as { pid: number }).pid]);
+    const after = await pollUntil(
+      () => pool.stats(),
+      (s) => s.idle === 1,
+      3_000,
+    );
+    expect(after).toMatchObject({ idle: 1, size: 1, destroyed: 1, borrowed: 0, acquired });
+    expect(await countConnections(db.name, app)).toBe(1);
+    // The survivor still serves.
+    expect((await pool.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    expect(pool.stats()).toMatchObject({ created: 2, destroyed: 1 });
   });
 
   it('counts waiting acquirers while they wait', async () => {

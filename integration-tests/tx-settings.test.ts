@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Pool, Transaction } from '../src/index.js';
+import { ConfigError, createPool, type Pool, type Transaction } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './setup/db.js';
 import { backendPid, poolFor } from './support/tx-support.js';
 
@@ -143,5 +143,97 @@ describe('transaction-local settings', () => {
     expect(seen).toEqual([value, nasty]);
     const table = await db.admin("select to_regclass('public.x') as x");
     expect(table.rows[0]).toEqual({ x: 'x' });
+  });
+
+  it("a settings statement the server refuses: the caller sees the server's error, not 25P02", async () => {
+    await db.admin('truncate x');
+    // An unknown name (no dot, so not a custom setting) and a bad value.
+    const cases: { settings: Record<string, string>; code: string; text: RegExp }[] = [
+      { settings: { no_such_setting_here: '1' }, code: '42704', text: /no_such_setting_here/ },
+      { settings: { statement_timeout: 'soon' }, code: '22023', text: /statement_timeout/ },
+    ];
+    for (const { settings, code, text } of cases) {
+      const callback = await pool
+        .transaction((tx) => tx.query('insert into x values (1)'), { settings })
+        .catch((err: unknown) => err);
+      expect(callback).toMatchObject({ code });
+      expect((callback as Error).message).toMatch(text);
+
+      {
+        await using tx = await pool.transaction({ settings });
+        const first = await tx.query('insert into x values (2)').catch((err: unknown) => err);
+        expect(first).toMatchObject({ code });
+        // Later statements and a savepoint say the same; COMMIT rolls back with it as the cause.
+        await expect(tx.query('select 1')).rejects.toMatchObject({ code });
+        await expect(tx.commit()).rejects.toMatchObject({ code: 'TX_ROLLED_BACK', cause: first });
+      }
+
+      {
+        await using tx = await pool.transaction({ settings });
+        await expect(tx.transaction()).rejects.toMatchObject({ code });
+      }
+    }
+    expect((await db.admin('select count(*)::int as n from x')).rows[0]).toEqual({ n: 0 });
+    expect(pool.stats().borrowed).toBe(0);
+    // A statement that fails on its own still rejects with its own error.
+    await expect(
+      pool.transaction(async (tx) => {
+        await tx.query('select 1/0').catch(() => undefined);
+        await tx.query('select 1');
+      }),
+    ).rejects.toMatchObject({ code: '25P02' });
+  });
+
+  it("{ role } switches current_user for the transaction unless the pool's allowedSettings refuses it", async () => {
+    const whoAmI = (p: Pool, settings: Record<string, string>) =>
+      p.transaction(
+        async (tx) =>
+          (await tx.query<{ u: string; s: string }>('select current_user as u, session_user as s')).rows[0],
+        { settings },
+      );
+    // Without the option: a legitimate pattern (row-level security per role), so allowed.
+    const me = (await whoAmI(pool, {}))?.u;
+    expect(me).not.toBe(reader);
+    expect(await whoAmI(pool, { role: reader })).toEqual({ u: reader, s: me });
+    expect(await whoAmI(pool, {})).toEqual({ u: me, s: me });
+
+    const restricted = createPool({ ...db.config, max: 1, allowedSettings: ['app.'] });
+    try {
+      const refused: Record<string, string>[] = [
+        { role: reader },
+        { 'app.tenant_id': '42', ROLE: reader },
+        { search_path: 'x' },
+      ];
+      for (const settings of refused) {
+        const name = Object.keys(settings).at(-1);
+        await expect(whoAmI(restricted, settings)).rejects.toMatchObject({
+          code: 'INVALID_CONFIG',
+          field: `settings.${name}`,
+        });
+        await expect(restricted.transaction({ settings })).rejects.toBeInstanceOf(ConfigError);
+      }
+      // Refused before anything was sent: no connection was even opened.
+      expect(restricted.stats()).toMatchObject({ created: 0, acquired: 0 });
+      await restricted.acquire(async (conn) => {
+        await expect(conn.transaction({ settings: { role: reader } })).rejects.toMatchObject({
+          field: 'settings.role',
+        });
+        await expect(
+          conn.transaction(async () => undefined, { settings: { session_authorization: reader } }),
+        ).rejects.toMatchObject({ field: 'settings.session_authorization' });
+        expect(conn.client.getTransactionStatus()).toBe('I');
+      });
+      // A name the list allows still works, and the role stays the pool's.
+      const seen = await restricted.transaction(
+        async (tx) => [
+          await setting(tx, 'app.tenant_id'),
+          (await tx.query('select current_user as u')).rows[0],
+        ],
+        { settings: { 'app.tenant_id': '7' } },
+      );
+      expect(seen).toEqual(['7', { u: me }]);
+    } finally {
+      await restricted.close();
+    }
   });
 });

@@ -8,6 +8,7 @@ import {
   PoolClosedError,
   PoolExhaustedError,
   type PoolStats,
+  SavepointOpenError,
   ScopeClosedError,
   TransactionRolledBackError,
   TransactionTimeoutError,
@@ -28,6 +29,7 @@ const stats: PoolStats = {
   exhausted: 1,
   commits: 0,
   rollbacks: 0,
+  longestBorrowMillis: 0,
 };
 
 /** Node's ERR_INVALID_URL, as pg's connection-string parser throws it: the whole string is in `input`. */
@@ -58,6 +60,7 @@ describe('error serialisation', () => {
     new CommitUnknownError(urlError),
     new TransactionTimeoutError(50),
     new NestedAcquireError(),
+    new SavepointOpenError('commit', 't1.1'),
   ];
 
   it('never shows a URL password or a cause field outside the summary', () => {
@@ -115,5 +118,32 @@ describe('error serialisation', () => {
 
   it('redacts a URL password in a message the library builds', () => {
     expect(all[0]?.message).toBe('invalid option host: got postgres://app:[redacted]@db/app');
+  });
+});
+
+describe('PoolExhaustedError message', () => {
+  it('says when the caller timed out waiting for a connection still being opened', () => {
+    const slow = { ...stats, max: 3, size: 2, idle: 0, borrowed: 1, longestBorrowMillis: 40 };
+    expect(new PoolExhaustedError('timeout', slow, 100).message).toMatch(
+      /1\/3 connections in use, 0 waiting, waited 100 ms; .*; 1 connection was still being opened/,
+    );
+    expect(new PoolExhaustedError('timeout', { ...slow, size: 3, borrowed: 1 }, 100).message).toContain(
+      '2 connections were still being opened',
+    );
+  });
+
+  it('says nothing of opening when every connection is borrowed', () => {
+    expect(new PoolExhaustedError('timeout', stats, 100).message).not.toContain('being opened');
+  });
+});
+
+describe('SavepointOpenError', () => {
+  it('names the refused operation and the open savepoint, with a stable code', () => {
+    const err = new SavepointOpenError('query', 't3.1');
+    expect(err).toMatchObject({ name: 'SavepointOpenError', code: 'SAVEPOINT_OPEN', savepointId: 't3.1' });
+    expect(err.message).toBe(
+      'cannot query: savepoint t3.1 is still open inside this transaction; commit or roll back it first',
+    );
+    expect(JSON.parse(JSON.stringify(err))).toMatchObject({ code: 'SAVEPOINT_OPEN', savepointId: 't3.1' });
   });
 });

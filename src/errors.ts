@@ -33,6 +33,24 @@ export interface PoolStats {
   readonly commits: number;
   /** Top-level transactions rolled back. */
   readonly rollbacks: number;
+  /**
+   * How long the connection borrowed longest ago has been held so far, in milliseconds (0 when none is
+   * borrowed): minutes here while the pool is exhausted usually means a scope that never ended (a leak).
+   */
+  readonly longestBorrowMillis: number;
+}
+
+/** The borrow that has lasted longest when a `PoolExhaustedError` was made. */
+export interface LongestBorrow {
+  /** The scope holding the connection, as in log lines (`scopeId`). */
+  readonly scopeId: string;
+  /** Where that connection was acquired: captured only when `leakDetectionMillis` > 0. */
+  readonly stack: string | undefined;
+}
+
+/** `1234` → `'1.2 s'`, `420` → `'420 ms'`. */
+function formatMillis(millis: number): string {
+  return millis >= 1_000 ? `${(millis / 1_000).toFixed(1)} s` : `${Math.round(millis)} ms`;
 }
 
 /** The stable codes of the errors pg-scope makes. */
@@ -46,6 +64,7 @@ export type PgScopeErrorCode =
   | 'COMMIT_UNKNOWN'
   | 'TX_TIMEOUT'
   | 'NESTED_ACQUIRE'
+  | 'SAVEPOINT_OPEN'
   | 'UNSUPPORTED_STATEMENT';
 
 /**
@@ -110,8 +129,18 @@ export class PoolExhaustedError extends PgScopeError {
   readonly stats: PoolStats;
   /** How long the caller waited before this error, in milliseconds (0 for `'no-wait'` and `'queue-full'`). */
   readonly waitedMillis: number;
+  /** The scope that has held its connection longest (`stats.longestBorrowMillis`), when one is borrowed. */
+  readonly longestBorrowScopeId?: string;
+  /** Where that scope acquired its connection: set only when `leakDetectionMillis` > 0. */
+  readonly longestBorrowStack?: string;
 
-  constructor(reason: PoolExhaustedReason, stats: PoolStats, waitedMillis: number, cause?: unknown) {
+  constructor(
+    reason: PoolExhaustedReason,
+    stats: PoolStats,
+    waitedMillis: number,
+    cause?: unknown,
+    longest?: LongestBorrow,
+  ) {
     const waited = Math.round(waitedMillis);
     const why =
       reason === 'queue-full'
@@ -119,13 +148,25 @@ export class PoolExhaustedError extends PgScopeError {
         : reason === 'no-wait'
           ? ', acquireTimeoutMillis is 0 (fail fast)'
           : '';
+    const held =
+      stats.borrowed > 0 && stats.longestBorrowMillis !== undefined
+        ? `; the longest borrow has lasted ${formatMillis(stats.longestBorrowMillis)}${longest ? ` (scope ${longest.scopeId})` : ''}`
+        : '';
+    // A timeout with room left: the caller waited for a connection still being opened (a slow server).
+    const opening = stats.size - stats.idle - stats.borrowed;
+    const slow =
+      reason === 'timeout' && opening > 0 && stats.borrowed < stats.max
+        ? `; ${opening} connection${opening === 1 ? ' was' : 's were'} still being opened (the server is slower to accept a session than the acquire timeout)`
+        : '';
     super(
-      `pool exhausted: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}`,
+      `pool exhausted: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}${held}${slow}`,
       cause === undefined ? undefined : { cause },
     );
     this.reason = reason;
     this.stats = stats;
     this.waitedMillis = waitedMillis;
+    if (longest) this.longestBorrowScopeId = longest.scopeId;
+    if (longest?.stack !== undefined) this.longestBorrowStack = longest.stack;
   }
 }
 
@@ -154,13 +195,20 @@ export class ScopeClosedError extends PgScopeError {
 }
 
 /**
- * The server rolled the transaction back instead of committing it, because an earlier statement failed
- * (and the callback swallowed that error). `cause` is the first failed statement's error.
+ * The transaction was rolled back instead of committed, because an earlier statement failed (and the callback
+ * swallowed that error), or because a scope that joined it (propagation `'required'`) threw. `cause` is the
+ * first failed statement's error, or what the joined scope threw.
  */
 export class TransactionRolledBackError extends PgScopeError {
   readonly code = 'TX_ROLLED_BACK';
-  constructor(cause: unknown) {
-    super('transaction was rolled back: an earlier statement failed, so COMMIT rolled back', { cause });
+  /** `joined`: the rollback was forced by a joined scope that threw, not by a failed statement. */
+  constructor(cause: unknown, joined = false) {
+    super(
+      joined
+        ? 'transaction was rolled back: a scope that joined it threw, so it could only roll back'
+        : 'transaction was rolled back: an earlier statement failed, so COMMIT rolled back',
+      { cause },
+    );
   }
 }
 
@@ -198,6 +246,24 @@ export class NestedAcquireError extends PgScopeError {
       'nested acquire: this code already holds a connection of the same pool; acquiring a second one can ' +
         'deadlock a full pool (use the connection or transaction you hold, or set nestedAcquire)',
     );
+  }
+}
+
+/**
+ * A transaction or savepoint was used while a savepoint opened inside it is still open. PostgreSQL keeps a
+ * transaction's savepoints as one stack, so work done there would belong to the inner savepoint (and be undone
+ * with it), and a second savepoint would be nested inside the first, not beside it. End the inner savepoint
+ * first (commit or roll back). Nothing was sent to the server, and nothing changed.
+ */
+export class SavepointOpenError extends PgScopeError {
+  readonly code = 'SAVEPOINT_OPEN';
+  /** The id (`txId`) of the open savepoint that is in the way. */
+  readonly savepointId: string;
+  constructor(what: string, savepointId: string) {
+    super(
+      `cannot ${what}: savepoint ${savepointId} is still open inside this transaction; commit or roll back it first`,
+    );
+    this.savepointId = savepointId;
   }
 }
 

@@ -6,6 +6,7 @@ export {
   CommitUnknownError,
   ConfigError,
   ConnectError,
+  type LongestBorrow,
   NestedAcquireError,
   PgScopeError,
   type PgScopeErrorCode,
@@ -13,13 +14,14 @@ export {
   PoolExhaustedError,
   type PoolExhaustedReason,
   type PoolStats,
+  SavepointOpenError,
   ScopeClosedError,
   TransactionRolledBackError,
   TransactionTimeoutError,
   UnsupportedStatementError,
 } from './errors.js';
 export { type DestroyReason, LogEvent, type LogEventName } from './logging/events.js';
-export type { AcquireOptions, CloseOptions } from './pool/pool.js';
+export type { AcquireOptions, CloseOptions, PingOptions } from './pool/pool.js';
 export {
   NESTED_ACQUIRE_MODES,
   type NestedAcquireMode,

@@ -4,7 +4,7 @@ import { kysely } from './kysely.js';
 import { pgPool } from './pg-pool.js';
 import { pgPromiseLib } from './pg-promise.js';
 import { pgScope } from './pg-scope.js';
-import { postgresJs } from './postgres-js.js';
+import { postgresJs, postgresJsUnprepared } from './postgres-js.js';
 import { slonik } from './slonik.js';
 import type { Library } from './types.js';
 
@@ -15,6 +15,7 @@ export const libraries: readonly Library[] = [
   pgPool,
   genericPool,
   postgresJs,
+  postgresJsUnprepared,
   kysely,
   pgPromiseLib,
   slonik,

@@ -28,7 +28,15 @@ export interface FaultProxy {
   cutAll(): void;
   /** `true`: each new connection is destroyed the moment it arrives. `false`: accepted again. */
   refuse(on: boolean): void;
-  /** Ends the blackhole, the refusal and the latency: forwarding resumes where it stopped. */
+  /**
+   * From now on, a connection whose client has sent nothing for `idleMillis` dies when the client's next bytes
+   * arrive, before they are forwarded (an idle connection silently dropped by a NAT or firewall): both sides
+   * are destroyed. `resume()` ends it.
+   */
+  cutAfterIdle(idleMillis: number): void;
+  /** Connections destroyed by {@link cutAfterIdle} so far. */
+  readonly idleCuts: number;
+  /** Ends the blackhole, the refusal, the latency and the idle cut: forwarding resumes where it stopped. */
   resume(): void;
   /** Stops listening and destroys every connection. Idempotent. */
   close(): Promise<void>;
@@ -92,6 +100,9 @@ interface ProxyState {
   latencyMillis: number;
   blackholed: boolean;
   refusing: boolean;
+  /** See `cutAfterIdle`; undefined: off. */
+  cutIdleMillis: number | undefined;
+  idleCuts: number;
 }
 
 /** One client connection and its upstream twin. */
@@ -104,6 +115,18 @@ class Link {
   constructor(client: Socket, target: ProxyTarget, state: ProxyState, onClose: (link: Link) => void) {
     this.client = client;
     this.upstream = tcpConnect(target.port, target.host);
+    // Registered before the pipe's listener, so a cut chunk is never forwarded.
+    let clientSentAt = performance.now();
+    client.on('data', () => {
+      const now = performance.now();
+      if (state.cutIdleMillis !== undefined && now - clientSentAt >= state.cutIdleMillis && !this.#closed) {
+        state.idleCuts++;
+        this.#closed = true;
+        this.destroy();
+        onClose(this);
+      }
+      clientSentAt = now;
+    });
     this.#pipes = [new Pipe(client, this.upstream, state), new Pipe(this.upstream, client, state)];
     const close = () => {
       if (this.#closed) return;
@@ -140,7 +163,13 @@ class Link {
  * Starts a fault proxy on 127.0.0.1 (a free port) forwarding to `target`. Rejects if it cannot listen.
  */
 export async function startFaultProxy(target: ProxyTarget): Promise<FaultProxy> {
-  const state: ProxyState = { latencyMillis: 0, blackholed: false, refusing: false };
+  const state: ProxyState = {
+    latencyMillis: 0,
+    blackholed: false,
+    refusing: false,
+    cutIdleMillis: undefined,
+    idleCuts: 0,
+  };
   const links = new Set<Link>();
   let accepted = 0;
   let closing: Promise<void> | undefined;
@@ -194,10 +223,20 @@ export async function startFaultProxy(target: ProxyTarget): Promise<FaultProxy> 
     refuse(on) {
       state.refusing = on;
     },
+    cutAfterIdle(idleMillis) {
+      if (!Number.isFinite(idleMillis) || idleMillis < 0) {
+        throw new RangeError(`idle time must be >= 0 ms, got ${idleMillis}`);
+      }
+      state.cutIdleMillis = idleMillis;
+    },
+    get idleCuts() {
+      return state.idleCuts;
+    },
     resume() {
       state.blackholed = false;
       state.refusing = false;
       state.latencyMillis = 0;
+      state.cutIdleMillis = undefined;
       pumpAll();
     },
     close() {

@@ -13,7 +13,10 @@
 export const LogEvent = {
   /** debug — a server connection opened: `connectionId`, `connectMillis`. */
   connect: 'pool.connect',
-  /** warn — a connection attempt failed: `attempt` (1, 2, … while callers wait), `code`, `permanent`, `err`. */
+  /**
+   * warn — a connection attempt failed: `attempt` (1, 2, … while callers wait), `code`, `permanent`, `err`
+   * (with its stack on the first failure of a run only; later ones carry the message and code).
+   */
   connectError: 'pool.connectError',
   /** debug — a scope got a connection: `scopeId`, `waitMillis`. */
   acquire: 'pool.acquire',
@@ -21,7 +24,11 @@ export const LogEvent = {
   slowAcquire: 'pool.slowAcquire',
   /** debug — a scope gave its connection back: `scopeId`, `heldMillis`. */
   release: 'pool.release',
-  /** warn — an acquire failed with `PoolExhaustedError`: `reason`, `stats`, `waitMillis`. */
+  /**
+   * warn — an acquire failed with `PoolExhaustedError`: `reason`, `stats`, `waitMillis` of the latest one, and
+   * `count`, the errors since the previous such line. A burst is aggregated per pool: the first error is
+   * written at once, then at most one line per second.
+   */
   exhausted: 'pool.exhausted',
   /**
    * A connection closed for good: `connectionId`, `reason` (see {@link DestroyReason}), `scopeId` when taken
@@ -38,6 +45,12 @@ export const LogEvent = {
    * or its reset failed (`scopeId`, `err`).
    */
   reset: 'pool.reset',
+  /**
+   * debug — `pool.query()` ran outside any scope while an `await using` transaction of the pool was open, so
+   * not in it (that form is not an ambient scope): `txId`, `scopeId` of the open transaction. Once per
+   * transaction.
+   */
+  queryOutsideTransaction: 'pool.queryOutsideTransaction',
   /** debug — the pool is closing: `stats`. */
   close: 'pool.close',
   /** warn — a connection reported an error (terminated backend, socket error): `connectionId`, `err`. */
@@ -63,6 +76,12 @@ export const LogEvent = {
    * attempt, `attempt` (1 for the first), `sqlstate`, `err`.
    */
   txRetry: 'tx.retry',
+  /**
+   * info — the connection died under a transaction's first flight (BEGIN and its first statement) before any
+   * answer arrived; the flight was sent again on another connection, unseen by the callback: `txId`, `scopeId`
+   * (the new connection's scope), `previousScopeId`, `err`.
+   */
+  txResend: 'tx.resend',
   /** error — ROLLBACK failed; the connection is destroyed: `txId`, `scopeId`, `err`. */
   txRollbackFailed: 'tx.rollbackFailed',
 } as const;
@@ -74,6 +93,7 @@ export type LogEventName = (typeof LogEvent)[keyof typeof LogEvent];
 export type DestroyReason =
   | 'broken'
   | 'expired'
+  | 'max uses'
   | 'idle'
   | 'reset failed'
   | 'query still running'

@@ -52,3 +52,19 @@ export function isErrorObject(value: unknown): value is Error {
     return false;
   }
 }
+
+/**
+ * A copy of a thrown error for a log line that must not repeat its stack: an `Error` with the same name,
+ * message and code fields, and no stack or cause. A non-error value is returned as it is.
+ */
+export function withoutStack(value: unknown): unknown {
+  if (!isErrorObject(value)) return value;
+  const copy = new Error(thrownMessage(value)) as Error & Record<string, unknown>;
+  Object.defineProperty(copy, 'stack', { value: undefined, enumerable: false });
+  copy.name = thrownString(value, 'name') ?? 'Error';
+  for (const key of ['code', 'errno', 'syscall', 'address', 'port', 'severity']) {
+    const field = thrownField(value, key);
+    if (typeof field === 'string' || typeof field === 'number') copy[key] = field;
+  }
+  return copy;
+}

@@ -28,6 +28,8 @@ export interface ClientInfo {
   brokenBy: unknown;
   /** Queries sent through a scope handle and not yet answered. */
   inflight: number;
+  /** Times the connection was lent to a scope (see `maxUses`). */
+  uses: number;
 }
 
 /** Destroy reasons logged at warn: the connection broke, or could not be made safe for reuse. */
@@ -59,6 +61,8 @@ export class ConnectionFactory {
   /** Aborted at #deadline: cancel requests and the pauses between them stop. */
   readonly #hurry = new AbortController();
   #hurryTimer: NodeJS.Timeout | undefined;
+  /** Called when an open connection breaks (socket error, terminated backend, closed socket). */
+  onBroken: (() => void) | undefined;
   /** Connections saying goodbye (see #end), so the pool's close can wait for every socket to be gone. */
   readonly #ending = new Set<Promise<void>>();
 
@@ -95,7 +99,10 @@ export class ConnectionFactory {
     client.on('error', (err: Error) => this.#onClientError(client, id, err));
     client.on('end', () => {
       const info = this.#info.get(client);
-      if (info && info.brokenBy === undefined) info.brokenBy = new Error('Connection terminated');
+      if (info && info.brokenBy === undefined) {
+        info.brokenBy = new Error('Connection terminated');
+        this.onBroken?.();
+      }
     });
     // pg's connect() never settles when end() interrupts it, so abortConnecting() rejects this instead.
     const aborted = new Promise<never>((_, reject) => this.#connecting.set(client, reject));
@@ -121,6 +128,7 @@ export class ConnectionFactory {
         lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1),
       brokenBy: undefined,
       inflight: 0,
+      uses: 0,
     });
     this.#created++;
     this.observer?.opened(client);
@@ -156,7 +164,10 @@ export class ConnectionFactory {
 
   #onClientError(client: pg.Client, id: number, err: Error): void {
     const info = this.#info.get(client);
-    if (info) info.brokenBy ??= err;
+    if (info && info.brokenBy === undefined) {
+      info.brokenBy = err;
+      this.onBroken?.();
+    }
     // pg reports a terminated backend twice (the server's message, then the socket's end): warn once.
     const level = this.#reported.has(client) ? 'debug' : 'warn';
     this.#reported.add(client);

@@ -42,6 +42,14 @@ export class PoolConnection {
    * `QueryResult`. Database errors are pg's own `DatabaseError` objects, unchanged. Rejects with
    * `ScopeClosedError` after the scope ended.
    */
+  query<R extends unknown[] = unknown[]>(
+    config: pg.QueryArrayConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryArrayResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string | pg.QueryConfig,
     values?: unknown[],

@@ -14,7 +14,8 @@ import {
 import { LogEvent } from '../logging/events.js';
 import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
-import { thrownField, thrownMessage } from '../logging/thrown-value.js';
+import { thrownField, thrownMessage, withoutStack } from '../logging/thrown-value.js';
+import { WarnThrottle } from '../logging/warn-throttle.js';
 import { isTransientConnectError } from './connect-errors.js';
 import { ConnectGate } from './connect-gate.js';
 import { ConnectionFactory } from './connection-factory.js';
@@ -34,6 +35,8 @@ export interface CloseOptions {
 
 interface Waiter {
   readonly startedAt: number;
+  /** `performance.now()` when the wait times out (Infinity: never). */
+  readonly deadline: number;
   readonly stack: Error | undefined;
   resolve(lease: Lease): void;
   reject(err: unknown): void;
@@ -57,6 +60,11 @@ const NO_ROOM = new Error('no room for another connection');
 /** `#quickCheck`: the connection must be reset on the server before reuse. */
 const NEEDS_RESET = Symbol('needs reset');
 const RESOLVED = Promise.resolve();
+/**
+ * While the server is failing, the last connection attempt for the oldest waiter starts at least this long
+ * before its deadline, however long the backoff: an outage that ends before then is ridden out.
+ */
+const LAST_ATTEMPT_LEAD_MILLIS = 300;
 
 /**
  * The bounded pool: generic-pool keeps the connections (idle list, LIFO reuse, idle eviction, `min`), and this
@@ -79,6 +87,8 @@ export class PoolCore implements LeaseOwner {
   readonly #stopping = new AbortController();
   /** Clients on their way from the store to the head of the queue. */
   #inboundIdle = 0;
+  /** An idle sweep is due (see #scheduleIdleSweep). */
+  #sweepScheduled = false;
   /** Connection jobs running (each may retry while callers wait). */
   #connecting = 0;
   /** Connections the store is opening to keep `min` (counted in `store.size`, not in `#connecting`). */
@@ -94,6 +104,8 @@ export class PoolCore implements LeaseOwner {
   readonly #destroyReasons = new WeakMap<pg.Client, { reason: string; lease: Lease | undefined }>();
   /** Removes the password and connection string from the messages the pool makes. */
   readonly #redactor: Redactor;
+  /** Aggregates the warn lines of PoolExhaustedErrors (see `LogEvent.exhausted`). */
+  readonly #exhaustedLog: WarnThrottle;
 
   constructor(settings: PoolSettings) {
     this.settings = settings;
@@ -101,7 +113,9 @@ export class PoolCore implements LeaseOwner {
     this.#redactor = new Redactor(cc.secrets());
     this.#name = this.#redactor.text(poolName(cc));
     this.log = createPoolLogger(settings.logger, this.#name, this.#redactor);
+    this.#exhaustedLog = new WarnThrottle(this.log);
     this.#factory = new ConnectionFactory(settings, this.log);
+    this.#factory.onBroken = () => this.#scheduleIdleSweep();
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
     // connection, captures one for every acquire.
     this.#captureStacks = settings.leakDetectionMillis > 0;
@@ -182,7 +196,18 @@ export class PoolCore implements LeaseOwner {
       exhausted: this.totals.exhausted,
       commits: this.totals.commits,
       rollbacks: this.totals.rollbacks,
+      longestBorrowMillis: this.#longestBorrowMillis(),
     };
+  }
+
+  /** The lease lent longest ago: leases enter the set as they are lent, so it is the first one. */
+  #oldestLease(): Lease | undefined {
+    return this.#leases.values().next().value;
+  }
+
+  #longestBorrowMillis(): number {
+    const oldest = this.#oldestLease();
+    return oldest ? Math.round(performance.now() - oldest.acquiredAt) : 0;
   }
 
   /** @internal Aborted when `close()` starts: sleeps on the pool's behalf (retry backoff) end then. */
@@ -199,12 +224,19 @@ export class PoolCore implements LeaseOwner {
    * @internal Lends a connection: from the idle list, newly opened, or after waiting in FIFO order.
    * Rejects with PoolExhaustedError, ConnectError, PoolClosedError, NestedAcquireError or `signal.reason`.
    */
-  async lease(options?: AcquireOptions, checkNested = true): Promise<Lease> {
+  async lease(options?: AcquireOptions, checkNested: boolean | 'whenFull' = true): Promise<Lease> {
     if (this.#closing) throw new PoolClosedError();
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
     const stack = this.#captureStacks ? new Error('connection acquired here') : undefined;
-    if (checkNested && this.settings.nestedAcquire !== 'allow') this.#checkNested(stack);
+    // 'whenFull' (propagation 'requiresNew'): the hazard only when this acquire would have to wait for a
+    // borrowed connection.
+    if (
+      this.settings.nestedAcquire !== 'allow' &&
+      (checkNested === true || (checkNested === 'whenFull' && this.#noFreeConnection()))
+    ) {
+      this.#checkNested(stack);
+    }
     const started = performance.now();
     // Fast path: nobody waits and a connection is idle. An idle connection the store already owes to one of
     // its own pending acquires (a job's handoff) is not free: taking it would leave a store acquire pending
@@ -240,6 +272,13 @@ export class PoolCore implements LeaseOwner {
     });
   }
 
+  /** No idle connection free for a new caller and no room to open one: a new acquire waits for a return. */
+  #noFreeConnection(): boolean {
+    const store = this.#store;
+    const idleFree = this.#waiters.size === 0 && store.available > store.pending;
+    return !idleFree && store.size + this.#connecting >= this.settings.max;
+  }
+
   #checkNested(stack: Error | undefined): void {
     const frame = findFrame(this);
     if (!frame || (frame.holdsConnection && !frame.holdsConnection())) return;
@@ -271,6 +310,7 @@ export class PoolCore implements LeaseOwner {
       return undefined;
     }
     this.#factory.markIdle(client, false);
+    info.uses++;
     return new Lease(this, client, info, stack);
   }
 
@@ -305,8 +345,11 @@ export class PoolCore implements LeaseOwner {
       if (this.#gate.permanent && this.#gate.delayMillis() > 0 && !full) {
         return reject(this.#connectError(started));
       }
+      // With timeout 0 a caller never waits for a borrowed connection, only for one being opened for it.
+      const limit = timeoutMillis === 0 ? s.connectTimeoutMillis : timeoutMillis;
       const waiter: Waiter = {
         startedAt: started,
+        deadline: performance.now() + limit,
         stack,
         resolve,
         reject,
@@ -315,8 +358,6 @@ export class PoolCore implements LeaseOwner {
         onAbort: undefined,
         node: undefined,
       };
-      // With timeout 0 a caller never waits for a borrowed connection, only for one being opened for it.
-      const limit = timeoutMillis === 0 ? s.connectTimeoutMillis : timeoutMillis;
       if (limit !== Number.POSITIVE_INFINITY) {
         // setTimeout fires after 1 ms for delays above 2^31 - 1 ms (about 24.8 days): cap it there instead.
         waiter.timer = setTimeout(() => this.#expire(waiter), Math.min(limit, 2 ** 31 - 1));
@@ -356,18 +397,26 @@ export class PoolCore implements LeaseOwner {
 
   #exhausted(reason: PoolExhaustedReason, started: number, withCause = false): PoolExhaustedError {
     this.totals.exhausted++;
+    const oldest = this.#oldestLease();
     const err = new PoolExhaustedError(
       reason,
       this.stats(),
       performance.now() - started,
       withCause ? this.#gate.lastFailure : undefined,
+      oldest ? { scopeId: oldest.id, stack: oldest.acquiredStack?.stack } : undefined,
     );
-    if (this.log.isLevelEnabled('warn')) {
-      this.log.warn(
-        { event: LogEvent.exhausted, reason, stats: err.stats, waitMillis: Math.round(err.waitedMillis) },
-        err.message,
-      );
-    }
+    // A burst of rejected acquires is one line at once, then at most one a second with the count.
+    this.#exhaustedLog.note(() => ({
+      fields: {
+        event: LogEvent.exhausted,
+        reason,
+        stats: err.stats,
+        waitMillis: Math.round(err.waitedMillis),
+        longestBorrowScopeId: err.longestBorrowScopeId,
+        longestBorrowStack: err.longestBorrowStack,
+      },
+      msg: err.message,
+    }));
     return err;
   }
 
@@ -448,7 +497,7 @@ export class PoolCore implements LeaseOwner {
   async #runJob(): Promise<void> {
     const stop = this.#stopping.signal;
     for (;;) {
-      const delay = this.#gate.delayMillis();
+      const delay = this.#nextAttemptDelay();
       if (delay > 0) {
         await sleep(delay, undefined, { signal: stop }).catch(() => {
           // Aborted: the pool is closing, checked right below.
@@ -486,6 +535,54 @@ export class PoolCore implements LeaseOwner {
     }
   }
 
+  /**
+   * The backoff before the next connection attempt, brought forward when it would end past the oldest waiter's
+   * last chance (its deadline less LAST_ATTEMPT_LEAD_MILLIS): one attempt then starts at that last chance (never
+   * sooner than the first backoff step after the last failure), so a server back by then serves the waiter.
+   * Once that attempt has failed, the backoff runs its course.
+   */
+  #nextAttemptDelay(): number {
+    const gate = this.#gate;
+    const delay = gate.delayMillis();
+    const head = this.#waiters.peek();
+    if (delay === 0 || !head || head.deadline === Number.POSITIVE_INFINITY) return delay;
+    const lastChance = head.deadline - LAST_ATTEMPT_LEAD_MILLIS;
+    if (gate.lastFailureAt >= lastChance) return delay;
+    const now = performance.now();
+    if (now + delay <= lastChance) return delay;
+    const at = Math.max(lastChance, gate.lastFailureAt + ConnectGate.BASE_DELAY_MILLIS);
+    return at < head.deadline ? Math.max(0, Math.min(delay, at - now)) : delay;
+  }
+
+  /**
+   * A connection broke: if it sits idle in the store, take it out now rather than at the next acquire, so
+   * `stats()` (idle, size) tells the truth and `min` is kept. The store has no way to remove one idle
+   * connection, so every idle connection not owed to a pending acquire is taken, the broken ones destroyed
+   * and the rest handed on as returned connections are. Batched: pg reports one break twice.
+   */
+  #scheduleIdleSweep(): void {
+    if (this.#sweepScheduled || this.#closing) return;
+    this.#sweepScheduled = true;
+    setImmediate(() => {
+      this.#sweepScheduled = false;
+      const store = this.#store;
+      if (this.#closing || this.#waiters.size > 0) return;
+      const taken: Promise<pg.Client>[] = [];
+      for (let n = store.available - store.pending; n > 0; n--) taken.push(store.acquire());
+      for (const acquired of taken) {
+        acquired.then(
+          (client) => {
+            if (this.#factory.info(client)?.brokenBy !== undefined) this.#storeDestroy(client, 'broken');
+            else this.#deliver(client);
+          },
+          () => {
+            // Only a closing store rejects; close() cleans up.
+          },
+        );
+      }
+    });
+  }
+
   /** Hands the connection a store acquire resolves with to the head of the queue, counting it meanwhile. */
   #toQueue(acquired: Promise<pg.Client>): void {
     this.#inboundIdle++;
@@ -513,7 +610,8 @@ export class PoolCore implements LeaseOwner {
         attempt: this.#gate.failures,
         code: thrownField(err, 'code'),
         permanent,
-        err,
+        // The stack only on the first failure of a run: the next ones repeat it.
+        err: this.#gate.failures === 1 ? err : withoutStack(err),
       },
       'connection attempt failed',
     );
@@ -565,6 +663,7 @@ export class PoolCore implements LeaseOwner {
     if (info.brokenBy !== undefined) return 'broken';
     if (info.inflight > 0) return 'query still running';
     if (performance.now() >= info.expiresAt) return 'expired';
+    if (info.uses >= this.settings.maxUses) return 'max uses';
     if (lease.transactionStatus() !== 'I' || this.settings.resetOnRelease === 'discard') return NEEDS_RESET;
     return undefined;
   }
@@ -664,6 +763,7 @@ export class PoolCore implements LeaseOwner {
       this.log.debug({ event: LogEvent.close, stats: this.stats() }, 'closing pool');
     }
     this.#rejectAllWaiters(() => new PoolClosedError());
+    this.#exhaustedLog.flush();
     this.#stopping.abort();
     clearInterval(this.#leakSweep);
     const deadline = performance.now() + timeoutMillis;

@@ -255,6 +255,41 @@ describe('pool options', () => {
       expect(configErrorOf({ allowExitOnIdle: 'yes' }).message).toContain('expected true or false');
     });
 
+    it("allowedSettings: names and prefixes, checked, lower-cased, frozen, kept out of pg's config", () => {
+      expect(normalizePoolConfig({}).allowedSettings).toBeUndefined();
+      const settings = normalizePoolConfig({ allowedSettings: ['app.', 'Statement_Timeout', 'my.ns.'] });
+      expect(settings.allowedSettings?.entries).toEqual(['app.', 'Statement_Timeout', 'my.ns.']);
+      expect([...(settings.allowedSettings?.names ?? [])]).toEqual(['statement_timeout']);
+      expect(settings.allowedSettings?.prefixes).toEqual(['app.', 'my.ns.']);
+      expect(Object.isFrozen(settings.allowedSettings)).toBe(true);
+      expect(settings.clientConfig).not.toHaveProperty('allowedSettings');
+      expect(normalizePoolConfig({ allowedSettings: [] }).allowedSettings?.entries).toEqual([]);
+    });
+
+    it('allowedSettings: a bad list or entry is a ConfigError naming it and what is allowed, never its text', () => {
+      const cases: [unknown, string][] = [
+        ['app.', 'allowedSettings'],
+        [{ 'app.': true }, 'allowedSettings'],
+        [null, 'allowedSettings'],
+        [new Set(['app.']), 'allowedSettings'],
+        [['app.', 42], 'allowedSettings[1]'],
+        [[''], 'allowedSettings[0]'],
+        [['app..'], 'allowedSettings[0]'],
+        [['.app'], 'allowedSettings[0]'],
+        [['app.*'], 'allowedSettings[0]'],
+        [['role; drop'], 'allowedSettings[0]'],
+        [['x'.repeat(300)], 'allowedSettings[0]'],
+      ];
+      for (const [value, field] of cases) {
+        const err = configErrorOf({ allowedSettings: value });
+        expect(err.field).toBe(field);
+        expect(err.message).toContain(
+          "setting names ('statement_timeout') and prefixes ending in '.' ('app.')",
+        );
+        expect(err.message).not.toContain('drop');
+      }
+    });
+
     it('accepts a pino logger and an onConnect function', () => {
       const logger = pino({ level: 'silent' });
       const onConnect = async () => {};

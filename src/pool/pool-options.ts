@@ -1,6 +1,7 @@
 import type { ClientConfig } from 'pg';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
+import { type AllowedSettings, normalizeAllowedSettings } from './allowed-settings.js';
 import { type ClientOptions, checkClientStrings, sealClientConfig } from './client-options.js';
 
 /** What `resetOnRelease` accepts. */
@@ -33,6 +34,8 @@ export interface PoolConfig extends ClientConfig {
   idleTimeoutMillis?: number;
   /** Connections are recycled after this age, less up to 10% random jitter. Default 1 800 000 (30 min). */
   maxLifetimeMillis?: number;
+  /** A connection is closed when it comes back for the `maxUses`-th time (pg.Pool's name). Default Infinity. */
+  maxUses?: number;
   /** Bound on one connection attempt (TCP, TLS, startup, `onConnect`). Default 10 000. */
   connectTimeoutMillis?: number;
   /** > 0: warn with the acquirer's stack when a connection is held longer than this. Default 0 (off). */
@@ -55,6 +58,13 @@ export interface PoolConfig extends ClientConfig {
    * transaction's deadline still does. Default `false`: an idle connection keeps it alive until it is closed.
    */
   allowExitOnIdle?: boolean;
+  /**
+   * The names a transaction's `settings` may set: exact names (`'statement_timeout'`) and prefixes ending in
+   * `'.'` (`'app.'`), compared case-insensitively. A transaction asking for any other name is refused with
+   * `ConfigError` before anything is sent. Default: unset, every setting name allowed (`role`,
+   * `session_authorization` and `search_path` included; see docs/security.md). `[]` allows none.
+   */
+  allowedSettings?: readonly string[];
 }
 
 /** The pool's own options after defaults and validation; frozen. */
@@ -65,6 +75,7 @@ export interface PoolSettings {
   readonly maxWaiting: number;
   readonly idleTimeoutMillis: number;
   readonly maxLifetimeMillis: number;
+  readonly maxUses: number;
   readonly connectTimeoutMillis: number;
   readonly leakDetectionMillis: number;
   readonly slowAcquireMillis: number;
@@ -74,6 +85,8 @@ export interface PoolSettings {
   readonly resetOnRelease: ResetMode;
   readonly nestedAcquire: NestedAcquireMode;
   readonly allowExitOnIdle: boolean;
+  /** The checked `allowedSettings`; undefined: every setting name allowed. */
+  readonly allowedSettings: AllowedSettings | undefined;
   /**
    * What reaches `new pg.Client(...)` (through `driverConfig()`): the caller's ClientConfig less the pool's own
    * keys, with the password and connection string in private fields.
@@ -88,6 +101,7 @@ const POOL_KEYS = [
   'maxWaiting',
   'idleTimeoutMillis',
   'maxLifetimeMillis',
+  'maxUses',
   'connectTimeoutMillis',
   'leakDetectionMillis',
   'slowAcquireMillis',
@@ -97,6 +111,7 @@ const POOL_KEYS = [
   'resetOnRelease',
   'nestedAcquire',
   'allowExitOnIdle',
+  'allowedSettings',
 ] as const;
 
 /** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
@@ -136,6 +151,7 @@ const DEFAULTS = {
   maxWaiting: 10_000,
   idleTimeoutMillis: 30_000,
   maxLifetimeMillis: 1_800_000,
+  maxUses: Number.POSITIVE_INFINITY,
   connectTimeoutMillis: 10_000,
   leakDetectionMillis: 0,
   resetOnRelease: 'rollback',
@@ -277,6 +293,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   const maxLifetimeMillis = checkMillis('maxLifetimeMillis', pick('maxLifetimeMillis'), {
     allowInfinity: true,
   });
+  const maxUses = checkCount('maxUses', pick('maxUses'), 1, true);
   // pg's own name for it is accepted too; an error names the key the caller actually used.
   const connectKey =
     input.connectTimeoutMillis === undefined && input.connectionTimeoutMillis !== undefined
@@ -323,6 +340,8 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     throw new ConfigError('allowExitOnIdle', `expected true or false, got ${describeValue(allowExitOnIdle)}`);
   }
 
+  const allowedSettings = normalizeAllowedSettings(input.allowedSettings);
+
   const clientConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
     if (!(POOL_KEYS as readonly string[]).includes(key)) clientConfig[key] = value;
@@ -344,6 +363,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     maxWaiting,
     idleTimeoutMillis,
     maxLifetimeMillis,
+    maxUses,
     connectTimeoutMillis,
     leakDetectionMillis,
     slowAcquireMillis,
@@ -353,6 +373,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     resetOnRelease,
     nestedAcquire,
     allowExitOnIdle,
+    allowedSettings,
     clientConfig: sealClientConfig(clientConfig),
   });
 }

@@ -1,10 +1,20 @@
 import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
-import type { PoolStats } from '../errors.js';
+import { ConfigError, ConnectError, type PoolStats } from '../errors.js';
+import { isConnectionLoss } from './connect-errors.js';
 import type { PoolConnection } from './connection.js';
 import type { Lease } from './lease.js';
 import { type AcquireOptions, type CloseOptions, PoolCore } from './pool-core.js';
-import { checkAcquireOptions, type PoolSettings } from './pool-options.js';
+import { checkAcquireOptions, checkMillis, describeValue, type PoolSettings } from './pool-options.js';
+
+/** Options of `pool.ping()`. */
+export interface PingOptions {
+  /**
+   * Bound on the whole check: getting a connection (waiting, or opening one) and its round trip. Default: the
+   * pool's `acquireTimeoutMillis`, or 10 000 when that is 0 or Infinity.
+   */
+  timeoutMillis?: number;
+}
 
 /**
  * The acquire half of the public pool: `acquire()` in both scope forms, `query()`, `stats()`, `close()`.
@@ -66,6 +76,14 @@ export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposa
    * Runs one query on a connection of the pool (acquired and given back around it). Takes what
    * `pg.Client#query` takes; database errors are pg's own objects.
    */
+  query<R extends unknown[] = unknown[]>(
+    config: pg.QueryArrayConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryArrayResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string | pg.QueryConfig,
     values?: unknown[],
@@ -75,6 +93,49 @@ export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposa
       return await lease.query<R>(text, values);
     } finally {
       await lease.end();
+    }
+  }
+
+  /**
+   * A readiness check (health endpoint, start-up): borrows an idle connection or opens one, runs one round trip
+   * (`SELECT 1`), gives the connection back, and resolves with that round trip's latency in milliseconds.
+   * Rejects with `PoolExhaustedError` when every connection stays borrowed for `timeoutMillis`, with
+   * `ConnectError` when no connection could be opened in time or the server did not answer (or lost the
+   * connection) within the time left (that connection is then destroyed), with `PoolClosedError` or
+   * `ConfigError`. Not a nested acquire: it is bounded by its timeout.
+   */
+  async ping(options?: PingOptions): Promise<number> {
+    const timeoutMillis = pingTimeout(options, this.core.settings);
+    const started = performance.now();
+    const lease = await this.core.lease({ timeoutMillis }, false);
+    const sent = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    let failed: string | undefined;
+    try {
+      await Promise.race([
+        lease.query('SELECT 1'),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new ConnectError(`ping: no answer from the server within ${timeoutMillis} ms`, undefined),
+              ),
+            Math.max(1, started + timeoutMillis - sent),
+          );
+        }),
+      ]);
+      return performance.now() - sent;
+    } catch (err) {
+      failed = 'broken';
+      if (err instanceof ConnectError) throw err;
+      throw new ConnectError(
+        `ping failed: ${isConnectionLoss(err) ? 'connection lost' : 'the server refused SELECT 1'}`,
+        err,
+      );
+    } finally {
+      clearTimeout(timer);
+      // An unanswered ping leaves its query running: the pool destroys that connection (cancelling it).
+      await lease.end(lease.info.inflight > 0 ? undefined : failed);
     }
   }
 
@@ -118,6 +179,19 @@ export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposa
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Validates `pool.ping()`'s options; the timeout to use. */
+function pingTimeout(options: PingOptions | undefined, settings: PoolSettings): number {
+  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+    throw new ConfigError('options', `expected an object, got ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options ?? {})) {
+    if (key !== 'timeoutMillis') throw new ConfigError(key, 'unknown ping option; allowed: timeoutMillis');
+  }
+  if (options?.timeoutMillis !== undefined) return checkMillis('timeoutMillis', options.timeoutMillis);
+  const acquire = settings.acquireTimeoutMillis;
+  return acquire === 0 || acquire === Number.POSITIVE_INFINITY ? 10_000 : acquire;
 }
 
 export type { AcquireOptions, CloseOptions };

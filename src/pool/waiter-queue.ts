@@ -21,6 +21,11 @@ export class WaiterQueue<T> {
     return node;
   }
 
+  /** The oldest entry, left in the queue. */
+  peek(): T | undefined {
+    return this.#head?.value;
+  }
+
   /** Takes the oldest entry. */
   shift(): T | undefined {
     const node = this.#head;

@@ -33,8 +33,17 @@ export class Connection extends PoolConnection {
     this.lease.client('open a transaction');
     const source = { kind: 'connection', lease: this.lease } as const;
     if (typeof fnOrOptions === 'function') {
-      return runTransaction(this.#core, source, normalizeTxOptions(maybeOptions, 'callback'), fnOrOptions);
+      return runTransaction(
+        this.#core,
+        source,
+        normalizeTxOptions(maybeOptions, 'callback', this.#core.settings.allowedSettings),
+        fnOrOptions,
+      );
     }
-    return openTransaction(this.#core, source, normalizeTxOptions(fnOrOptions, 'using'));
+    return openTransaction(
+      this.#core,
+      source,
+      normalizeTxOptions(fnOrOptions, 'using', this.#core.settings.allowedSettings),
+    );
   }
 }

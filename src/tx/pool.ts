@@ -1,9 +1,11 @@
 import type pg from 'pg';
+import { LogEvent } from '../logging/events.js';
 import type { Lease } from '../pool/lease.js';
 import { PoolBase } from '../pool/pool.js';
 import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
 import { findFrame } from '../pool/scope-context.js';
 import { Connection } from './connection.js';
+import { checkJoinOptions } from './join-options.js';
 import { PgPoolView } from './pg-pool-view.js';
 import { RequestScope } from './request-scope.js';
 import { type LeaseSource, openTransaction, runTransaction } from './run-transaction.js';
@@ -20,6 +22,13 @@ export type AmbientScope = Transaction | Connection;
  */
 export class Pool extends PoolBase<Connection> {
   #pgPool: PgPoolView | undefined;
+  /**
+   * `await using` transactions of this pool that may still be open (pruned on each add, so at most about
+   * `max`), for the debug hint of a `pool.query()` that runs outside them.
+   */
+  readonly #usingOpen = new Set<Transaction>();
+  /** Those the hint was already given for: once per transaction. */
+  readonly #hinted = new WeakSet<Transaction>();
 
   /** @internal */
   protected makeConnection(lease: Lease): Connection {
@@ -55,6 +64,14 @@ export class Pool extends PoolBase<Connection> {
    * a connection acquired and given back around it. Takes what `pg.Client#query` takes; database errors are
    * pg's own objects.
    */
+  override query<R extends unknown[] = unknown[]>(
+    config: pg.QueryArrayConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryArrayResult<R>>;
+  override query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   override async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string | pg.QueryConfig,
     values?: unknown[],
@@ -63,6 +80,7 @@ export class Pool extends PoolBase<Connection> {
       const scope = await this.ambient();
       if (scope) return scope.query<R>(text, values);
     }
+    if (this.#usingOpen.size > 0) this.#hintOutside();
     return super.query<R>(text, values);
   }
 
@@ -74,8 +92,9 @@ export class Pool extends PoolBase<Connection> {
    *
    * Inside another scope of this pool, the callback form follows `propagation`: `'required'` (default) runs
    * `fn` in the current transaction (if `fn` throws, that transaction can only roll back), `'nested'` in a
-   * savepoint of it, `'requiresNew'` in a separate transaction on a second connection. The `await using`
-   * form always opens its own transaction on its own connection.
+   * savepoint of it, `'requiresNew'` in a separate transaction on a second connection. A joined or nested
+   * scope rejects with `ConfigError` when given an option the current transaction cannot honour (see
+   * `docs/propagation.md`). The `await using` form always opens its own transaction on its own connection.
    *
    * Rejects with `ConfigError` for bad options before anything is sent, with everything `acquire()` rejects
    * with, with pg's error when COMMIT is refused, `TransactionRolledBackError`, `CommitUnknownError`,
@@ -88,30 +107,58 @@ export class Pool extends PoolBase<Connection> {
     maybeOptions?: TransactionOptions,
   ): Promise<T | Transaction> {
     if (typeof fnOrOptions !== 'function') {
-      const settings = normalizeTxOptions(fnOrOptions, 'using');
-      return openTransaction(this.core, this.#source(settings, true), settings);
+      const settings = normalizeTxOptions(fnOrOptions, 'using', this.core.settings.allowedSettings);
+      const tx = await openTransaction(this.core, this.#source(settings, true), settings);
+      if (this.core.log.isLevelEnabled('debug')) {
+        for (const open of this.#usingOpen) if (open.state !== 'active') this.#usingOpen.delete(open);
+        this.#usingOpen.add(tx);
+      }
+      return tx;
     }
-    const settings = normalizeTxOptions(maybeOptions, 'callback');
+    const settings = normalizeTxOptions(maybeOptions, 'callback', this.core.settings.allowedSettings);
     if (settings.propagation !== 'requiresNew' && findFrame(this.core)) {
       const scope = await this.ambient();
       if (scope instanceof Transaction) {
+        checkJoinOptions(maybeOptions, scope.settings);
         return settings.propagation === 'nested' ? scope.transaction(fnOrOptions) : scope.join(fnOrOptions);
       }
       if (scope instanceof Connection) return scope.transaction(fnOrOptions, maybeOptions);
     }
     return runTransaction(
       this.core,
-      this.#source(settings, settings.propagation !== 'requiresNew'),
+      // requiresNew takes a second connection on purpose: the nestedAcquire rule applies when the pool is full.
+      this.#source(settings, settings.propagation === 'requiresNew' ? 'whenFull' : true),
       settings,
       fnOrOptions,
     );
   }
 
-  #source(settings: TxSettings, checkNested: boolean): LeaseSource {
+  /**
+   * `pool.query()` outside any scope while an `await using` transaction of this pool is open: the query does
+   * not run in it (the `await using` form is not an ambient scope). Said once per transaction, at debug.
+   */
+  #hintOutside(): void {
+    const log = this.core.log;
+    for (const tx of this.#usingOpen) {
+      if (tx.state !== 'active') {
+        this.#usingOpen.delete(tx);
+        continue;
+      }
+      if (this.#hinted.has(tx) || !log.isLevelEnabled('debug')) continue;
+      this.#hinted.add(tx);
+      log.debug(
+        { event: LogEvent.queryOutsideTransaction, txId: tx.id, scopeId: tx.scopeId },
+        'pool.query() ran on a connection of its own while an `await using` transaction is open: not in it ' +
+          '(if it was meant to be, use tx.query())',
+      );
+    }
+  }
+
+  #source(settings: TxSettings, checkNested: boolean | 'whenFull'): LeaseSource {
     const core = this.core;
     return {
       kind: 'pool',
-      acquire: (remainingMillis) =>
+      acquire: (remainingMillis, nested?: false) =>
         core.lease(
           {
             ...(remainingMillis === undefined
@@ -119,7 +166,7 @@ export class Pool extends PoolBase<Connection> {
               : { timeoutMillis: Math.min(remainingMillis, core.settings.acquireTimeoutMillis) }),
             ...(settings.signal ? { signal: settings.signal } : {}),
           },
-          checkNested,
+          nested ?? checkNested,
         ),
     };
   }
@@ -134,7 +181,7 @@ export class Pool extends PoolBase<Connection> {
     onOpen: ((tx: Transaction) => void) | undefined,
     fn: (scope: RequestScope) => T,
   ): T {
-    const settings = normalizeTxOptions(options, 'using');
+    const settings = normalizeTxOptions(options, 'using', this.core.settings.allowedSettings);
     const scope = new RequestScope(
       () => openTransaction(this.core, this.#source(settings, false), settings),
       onOpen,

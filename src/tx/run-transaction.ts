@@ -11,7 +11,11 @@ import type { TxSettings } from './tx-options.js';
 
 /** Where a transaction's connection comes from: a fresh lease per attempt, or the caller's connection. */
 export type LeaseSource =
-  | { readonly kind: 'pool'; acquire(remainingMillis: number | undefined): Promise<Lease> }
+  | {
+      readonly kind: 'pool';
+      /** `checkNested: false`: the caller gives a connection back for it (re-sending a first flight). */
+      acquire(remainingMillis: number | undefined, checkNested?: false): Promise<Lease>;
+    }
   | { readonly kind: 'connection'; readonly lease: Lease };
 
 /** Opens a top-level transaction for the `await using` form (no BEGIN sent yet). */
@@ -24,6 +28,13 @@ export async function openTransaction(
   settings.signal?.throwIfAborted();
   const lease = source.kind === 'pool' ? await source.acquire(settings.timeoutMillis) : source.lease;
   const tx = new Transaction(core, lease, source.kind === 'pool', settings);
+  if (source.kind === 'pool') {
+    const deadline =
+      settings.timeoutMillis === undefined ? undefined : performance.now() + settings.timeoutMillis;
+    tx.allowResend(() =>
+      source.acquire(deadline === undefined ? undefined : Math.max(1, deadline - performance.now()), false),
+    );
+  }
   if (settings.timeoutMillis !== undefined || settings.signal) tx.watch(settings.timeoutMillis);
   return tx;
 }
@@ -47,6 +58,7 @@ export async function runTransaction<T>(
   for (let attempt = 1; ; attempt++) {
     const lease = source.kind === 'pool' ? await source.acquire(remaining()) : source.lease;
     const tx = new Transaction(core, lease, source.kind === 'pool', settings);
+    if (source.kind === 'pool') tx.allowResend(() => source.acquire(remaining(), false));
     const aborted =
       settings.timeoutMillis !== undefined || settings.signal ? tx.watch(remaining()) : undefined;
     try {

@@ -2,6 +2,7 @@ import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import {
   CommitUnknownError,
+  SavepointOpenError,
   ScopeClosedError,
   TransactionRolledBackError,
   TransactionTimeoutError,
@@ -31,15 +32,26 @@ export class Transaction implements AsyncDisposable {
   /** A top-level transaction's number (its `txId` is built from it only when a line needs it). */
   readonly #seq: number;
   readonly #core: PoolCore;
-  readonly #lease: Lease;
+  /** Replaced once at most: when the first flight is re-sent on another connection (see #resendFirstFlight). */
+  #lease: Lease;
   readonly #ownsLease: boolean;
   readonly #parent: Transaction | undefined;
   readonly #depth: number;
+  /** A savepoint's name, unique in its transaction (`pg_scope_sp_<n>`); empty at the top level. */
+  readonly #savepoint: string;
+  /** Top level: the number of savepoints opened so far, which names the next one. */
+  #savepointCount = 0;
+  /** The savepoint most recently opened directly inside this one; it blocks this one while it is active. */
+  #child: Transaction | undefined;
+  /** Why this savepoint ended without a statement of its own (an enclosing savepoint rolled back). */
+  #endedBy: string | undefined;
   readonly #settings: TxSettings;
   readonly #startedAt = performance.now();
   #state: TransactionState = 'active';
   #begun: boolean;
   #firstError: unknown;
+  /** Top level: the error of BEGIN or of the `settings` statement sent with it, if one failed. */
+  #beginError: unknown;
   /** Set when a scope that joined this transaction failed: COMMIT must not happen. */
   #rollbackOnly: unknown;
   #abortError: unknown;
@@ -49,6 +61,12 @@ export class Transaction implements AsyncDisposable {
   #onAbort: (() => void) | undefined;
   #onRevoke: (() => void) | undefined;
   #ending: Promise<void> | undefined;
+  /** Acquires another connection for re-sending the first flight (top level, pool's connection); once. */
+  #resend: (() => Promise<Lease>) | undefined;
+  /** Statements sent before any answer came (the first flight's). */
+  #flight = 0;
+  /** Set when the first answer (BEGIN's) arrived: from then on nothing is re-sent. */
+  #answered = false;
 
   /** @internal Made by `pool.transaction()`, `conn.transaction()` and `tx.transaction()`. */
   constructor(core: PoolCore, lease: Lease, ownsLease: boolean, settings: TxSettings, parent?: Transaction) {
@@ -58,6 +76,7 @@ export class Transaction implements AsyncDisposable {
     this.#settings = settings;
     this.#parent = parent;
     this.#depth = parent ? parent.#depth + 1 : 0;
+    this.#savepoint = parent ? `pg_scope_sp_${++parent.#root().#savepointCount}` : '';
     this.#seq = parent ? 0 : ++nextTxId;
     this.#begun = parent !== undefined;
     if (!parent) lease.beforeClientAccess = () => this.#ensureBegun(false);
@@ -86,9 +105,22 @@ export class Transaction implements AsyncDisposable {
     return forQuery ? this.#lease.client(what) : this.#lease.rawClient;
   }
 
+  /** @internal The options the transaction was opened with (a savepoint: its top-level transaction's). */
+  get settings(): TxSettings {
+    return this.#settings;
+  }
+
   /** `'active'`, `'committed'`, `'rolledBack'` or `'failed'` (the outcome is an error: see the rejection). */
   get state(): TransactionState {
     return this.#state;
+  }
+
+  /**
+   * @internal Lets the first flight (BEGIN and the first statement) be re-sent once on a connection from
+   * `acquire` when this connection is found dead before any answer to it arrived.
+   */
+  allowResend(acquire: () => Promise<Lease>): void {
+    if (!this.#parent && this.#ownsLease) this.#resend = acquire;
   }
 
   /** @internal Starts the deadline and abort watch (top level only); `remainingMillis` overrides the option. */
@@ -129,12 +161,38 @@ export class Transaction implements AsyncDisposable {
 
   #guard(what: string): void {
     if (this.#abortError !== undefined) throw this.#abortError;
-    if (this.#state !== 'active') throw new ScopeClosedError(`cannot ${what}: transaction is ${this.#state}`);
-    if (this.#parent && this.#parent.#state !== 'active') {
-      throw new ScopeClosedError(`cannot ${what}: the enclosing transaction is ${this.#parent.#state}`);
+    if (this.#state !== 'active') {
+      const why = this.#endedBy === undefined ? '' : ` (${this.#endedBy})`;
+      throw new ScopeClosedError(`cannot ${what}: transaction is ${this.#state}${why}`);
+    }
+    for (let p = this.#parent; p; p = p.#parent) {
+      if (p.#state !== 'active') {
+        throw new ScopeClosedError(`cannot ${what}: the enclosing transaction is ${p.#state}`);
+      }
     }
     if (this.#lease.state !== 'leased')
       throw new ScopeClosedError(`cannot ${what}: the connection was released`);
+  }
+
+  /**
+   * The guard for work, savepoints and commit: besides {@link #guard}, this must be the innermost open
+   * savepoint. PostgreSQL keeps one stack of savepoints per transaction, so work sent here while a savepoint
+   * is open inside would belong to that savepoint, and a sibling opened now would be nested in it.
+   */
+  #guardInnermost(what: string): void {
+    this.#guard(what);
+    const open = this.#openChild();
+    if (open) throw new SavepointOpenError(what, open.id);
+  }
+
+  #enclosingActive(): boolean {
+    for (let p = this.#parent; p; p = p.#parent) if (p.#state !== 'active') return false;
+    return true;
+  }
+
+  #openChild(): Transaction | undefined {
+    const child = this.#child;
+    return child !== undefined && child.#state === 'active' ? child : undefined;
   }
 
   /** Sends BEGIN (and the transaction-local settings) if not yet sent. `pipeline`: do not wait for the answer. */
@@ -145,8 +203,13 @@ export class Transaction implements AsyncDisposable {
     lease.beforeClientAccess = undefined;
     const s = this.#settings;
     if (pipeline) lease.startPipeline();
-    const record = (err: unknown) => this.#recordError(err);
-    lease.query(s.begin).catch(record);
+    const record = (err: unknown) => {
+      this.#beginError ??= err;
+      this.#recordError(err);
+    };
+    lease.query(s.begin).then(() => {
+      this.#answered = true;
+    }, record);
     if (s.settingsSql) lease.query(s.settingsSql, s.settingParams as string[]).catch(record);
     const log = this.#core.log;
     if (log.isLevelEnabled('debug')) {
@@ -163,6 +226,17 @@ export class Transaction implements AsyncDisposable {
     }
   }
 
+  /**
+   * What a failed statement rejects with: pg's own error, except that a statement refused only because BEGIN
+   * or the `settings` statement failed before it (`25P02`, the transaction is aborted) rejects with that
+   * earlier error, which says what went wrong (an unknown setting name, a bad value).
+   */
+  #statementError(err: unknown): unknown {
+    const beginError = this.#root().#beginError;
+    if (beginError !== undefined && (err as { code?: unknown } | null)?.code === '25P02') return beginError;
+    return err;
+  }
+
   #recordError(err: unknown): void {
     for (let t: Transaction | undefined = this; t; t = t.#parent) {
       if (t.#firstError === undefined) t.#firstError = err;
@@ -172,22 +246,86 @@ export class Transaction implements AsyncDisposable {
 
   /**
    * Runs a statement in the transaction: what `pg.Client#query` takes, returning pg's `QueryResult`. A
-   * failed statement rejects with pg's own error, and the transaction can then only roll back.
+   * failed statement rejects with pg's own error, and the transaction can then only roll back. When the
+   * `settings` statement sent with BEGIN failed, the first statement rejects with that statement's error (not
+   * with the `25P02` it caused). Rejects with
+   * `SavepointOpenError`, sending nothing, while a savepoint opened inside this one is still open.
    */
+  query<R extends unknown[] = unknown[]>(
+    config: pg.QueryArrayConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryArrayResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string | pg.QueryConfig,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
     try {
-      this.#guard('query');
+      this.#guardInnermost('query');
     } catch (err) {
       return Promise.reject(err);
     }
+    const first = this.#resend !== undefined && !this.#answered;
     this.#root().#ensureBegun(true);
-    return this.#lease.query<R>(text, values).catch((err: unknown) => {
-      this.#recordError(err);
+    if (first) this.#flight++;
+    const sent = this.#lease.query<R>(text, values);
+    return (first ? sent.catch((err: unknown) => this.#resendFirstFlight<R>(err, text, values)) : sent).catch(
+      (err: unknown) => {
+        this.#recordError(err);
+        throw this.#statementError(err);
+      },
+    );
+  }
+
+  /**
+   * The connection died under the first flight before any answer to it arrived: no COMMIT was sent, so the
+   * server committed nothing, and the callback has seen nothing. The same flight (BEGIN, settings, the one
+   * statement) goes once more on another connection of the pool, and the dead one is destroyed. Anything
+   * else (an answer came, more than one statement was in flight, a statement timeout, no connection to be
+   * had) rethrows `err`.
+   */
+  async #resendFirstFlight<R extends pg.QueryResultRow>(
+    err: unknown,
+    text: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+  ): Promise<pg.QueryResult<R>> {
+    const acquire = this.#resend;
+    this.#resend = undefined;
+    const old = this.#lease;
+    const dead =
+      isConnectionLoss(err) && (err as { message?: unknown } | null)?.message !== 'Query read timeout';
+    if (!acquire || !dead || this.#answered || this.#flight !== 1 || old.info.inflight > 0) throw err;
+    if (this.#state !== 'active' || this.#abortError !== undefined) throw err;
+    let lease: Lease;
+    try {
+      lease = await acquire();
+    } catch {
+      // No other connection: the caller sees the connection loss, as without the re-send.
       throw err;
-    });
+    }
+    if (this.#state !== 'active' || this.#abortError !== undefined) {
+      await lease.end();
+      throw err;
+    }
+    if (old.onRevoke === this.#onRevoke) old.onRevoke = undefined;
+    void old.end('broken');
+    this.#lease = lease;
+    if (this.#onRevoke) lease.onRevoke = this.#onRevoke;
+    this.#begun = false;
+    this.#firstError = undefined;
+    this.#beginError = undefined;
+    const log = this.#core.log;
+    if (log.isLevelEnabled('info')) {
+      log.info(
+        { event: LogEvent.txResend, txId: this.id, scopeId: lease.id, previousScopeId: old.id, err },
+        'connection lost before any answer to the first statement; re-sent on another connection',
+      );
+    }
+    this.#ensureBegun(true);
+    return lease.query<R>(text, values);
   }
 
   #root(): Transaction {
@@ -200,7 +338,9 @@ export class Transaction implements AsyncDisposable {
    * A nested transaction: a savepoint. Callback form: released when `fn` resolves, rolled back to when it
    * throws (rejecting with the same error), leaving this transaction usable. Without a callback: resolves
    * with the savepoint's `Transaction` for `await using` (commit releases it; leaving without commit rolls
-   * back to it).
+   * back to it). Each savepoint has a name of its own in the transaction. One savepoint at a time is open
+   * directly inside a transaction: while it is, this transaction's `query`, `transaction` and `commit`
+   * reject with `SavepointOpenError` and send nothing (its `rollback` ends both).
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T>;
   transaction(): Promise<Transaction>;
@@ -209,29 +349,28 @@ export class Transaction implements AsyncDisposable {
     options?: unknown,
   ): Promise<T | Transaction> {
     checkSavepointOptions(typeof fn === 'function' ? options : fn);
-    this.#guard('open a savepoint');
+    this.#guardInnermost('open a savepoint');
     this.#root().#ensureBegun(true);
     const inner = new Transaction(this.#core, this.#lease, false, this.#settings, this);
-    await this.#lease.query(`SAVEPOINT ${inner.#savepointName()}`).catch((err: unknown) => {
+    // Registered before SAVEPOINT is sent: a second savepoint opened beside it in the same tick is refused.
+    this.#child = inner;
+    await this.#lease.query(`SAVEPOINT ${inner.#savepoint}`).catch((err: unknown) => {
       this.#recordError(err);
       inner.#state = 'failed';
-      throw err;
+      throw this.#statementError(err);
     });
     if (typeof fn !== 'function') return inner;
     return inner.run(fn);
   }
 
-  #savepointName(): string {
-    return `pg_scope_sp_${this.#depth}`;
-  }
-
   /**
    * Commits (a savepoint: releases it). Rejects with pg's error when the server refuses the COMMIT, with
    * `TransactionRolledBackError` when an earlier statement failed, with `CommitUnknownError` when the
-   * connection is lost while COMMIT is in flight, with `ScopeClosedError` when the transaction already ended.
+   * connection is lost while COMMIT is in flight, with `ScopeClosedError` when the transaction already ended,
+   * with `SavepointOpenError` (changing nothing) while a savepoint opened inside it is still open.
    */
   async commit(): Promise<void> {
-    this.#guard('commit');
+    this.#guardInnermost('commit');
     this.#stopWatch();
     if (this.#parent) return this.#releaseSavepoint();
     const core = this.#core;
@@ -246,7 +385,7 @@ export class Transaction implements AsyncDisposable {
     const client = lease.rawClient;
     if (this.#rollbackOnly !== undefined) {
       await this.#rollback('joined scope failed', this.#rollbackOnly);
-      throw new TransactionRolledBackError(this.#rollbackOnly);
+      throw new TransactionRolledBackError(this.#rollbackOnly, true);
     }
     if (client.getTransactionStatus() === 'E' && lease.info.inflight === 0) {
       await this.#rollback('error');
@@ -296,7 +435,7 @@ export class Transaction implements AsyncDisposable {
       throw new TransactionRolledBackError(this.#firstError);
     }
     try {
-      await lease.query(`RELEASE SAVEPOINT ${this.#savepointName()}`);
+      await lease.query(`RELEASE SAVEPOINT ${this.#savepoint}`);
     } catch (err) {
       if ((err as { code?: unknown } | null)?.code === '25P02' && this.#firstError !== undefined) {
         // pg rejects a failed statement on the server's ErrorResponse, before the ReadyForQuery that reports
@@ -317,7 +456,7 @@ export class Transaction implements AsyncDisposable {
    * `TransactionRolledBackError` (cause = that error), even if the enclosing code caught the error.
    */
   async join<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T> {
-    this.#guard('join the transaction');
+    this.#guardInnermost('join the transaction');
     try {
       return await fn(this);
     } catch (err) {
@@ -326,7 +465,11 @@ export class Transaction implements AsyncDisposable {
     }
   }
 
-  /** Rolls back (a savepoint: rolls back to it). Rejects with `ScopeClosedError` when already ended. */
+  /**
+   * Rolls back (a savepoint: rolls back to it). Savepoints still open inside it end with it, as in
+   * PostgreSQL: their handles are then `'rolledBack'` and reject later use with `ScopeClosedError`.
+   * Rejects with `ScopeClosedError` when already ended.
+   */
   async rollback(): Promise<void> {
     this.#guard('roll back');
     await this.#rollback('rollback requested');
@@ -335,7 +478,7 @@ export class Transaction implements AsyncDisposable {
   /** `await using`: rolls back unless committed (logged at debug as `'disposed without commit'`). */
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#aborting) await this.#aborting;
-    if (this.#state === 'active' && (!this.#parent || this.#parent.#state === 'active')) {
+    if (this.#state === 'active' && this.#enclosingActive()) {
       await this.#rollback('disposed without commit');
     } else {
       await this.#finish(undefined);
@@ -350,6 +493,12 @@ export class Transaction implements AsyncDisposable {
     this.#stopWatch();
     if (this.#state !== 'active') return this.#finish(undefined);
     this.#state = 'rolledBack';
+    // ROLLBACK (TO SAVEPOINT) ends every savepoint opened inside this one too: their handles are closed.
+    for (let open = this.#openChild(); open; open = open.#openChild()) {
+      open.#state = 'rolledBack';
+      open.#endedBy = `rolled back with ${this.#parent ? 'the enclosing savepoint' : 'the transaction'}`;
+      open.#logRollback('enclosing transaction rolled back', cause);
+    }
     const lease = this.#lease;
     if (!this.#parent) this.#core.totals.rollbacks++;
     this.#logRollback(reason, cause);
@@ -362,7 +511,7 @@ export class Transaction implements AsyncDisposable {
     }
     try {
       if (this.#parent) {
-        const name = this.#savepointName();
+        const name = this.#savepoint;
         await lease.query(`ROLLBACK TO SAVEPOINT ${name}`);
         await lease.query(`RELEASE SAVEPOINT ${name}`);
       } else {
@@ -471,18 +620,20 @@ export class Transaction implements AsyncDisposable {
   async run<T>(fn: (tx: Transaction) => Promise<T> | T, aborted?: Promise<never>): Promise<T> {
     let value: T;
     try {
-      const lease = this.#lease;
       const pending = this.#core.inFrame(
         this,
-        () => this.#state === 'active' && lease.state === 'leased',
-        lease.acquiredStack,
+        () => this.#state === 'active' && this.#lease.state === 'leased',
+        this.#lease.acquiredStack,
         () => fn(this),
       );
-      if (aborted && pending instanceof Promise) {
-        pending.catch(() => {
+      if (aborted) {
+        // Promise.resolve adopts any thenable (Bluebird, a query builder), not only a native promise: a
+        // thenable that never settles is cut off by the deadline like a promise is.
+        const settled = Promise.resolve(pending);
+        settled.catch(() => {
           // The deadline won the race; the callback's late error is superseded by the abort's.
         });
-        value = await Promise.race([pending, aborted]);
+        value = await Promise.race([settled, aborted]);
       } else {
         value = await pending;
       }
@@ -498,8 +649,17 @@ export class Transaction implements AsyncDisposable {
       await this.#aborting;
       throw this.#abortError;
     }
-    if (this.#state === 'active') await this.commit();
-    else await this.#finish(undefined);
+    if (this.#state === 'active') {
+      const open = this.#openChild();
+      if (open) {
+        // The callback resolved with a savepoint of its own still open (an `await using` handle it kept):
+        // committing would keep work nobody committed. Roll back instead, and say why.
+        const err = new SavepointOpenError('commit', open.id);
+        await this.#rollback('error', err);
+        throw err;
+      }
+      await this.commit();
+    } else await this.#finish(undefined);
     return value;
   }
 }

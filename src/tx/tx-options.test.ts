@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
+import { normalizePoolConfig } from '../pool/pool-options.js';
 import { createPool } from './pool.js';
 import { checkSavepointOptions, normalizeTxOptions, type TransactionOptions } from './tx-options.js';
 
@@ -319,5 +320,53 @@ describe('bad transaction options reject before anything is sent', () => {
     } finally {
       await pool.close();
     }
+  });
+});
+
+describe("settings restricted by the pool's allowedSettings", () => {
+  const allowed = normalizePoolConfig({ allowedSettings: ['app.', 'statement_timeout'] }).allowedSettings;
+
+  it('lets through exact names and names under a prefix, whatever their case', () => {
+    const settings = {
+      'app.tenant_id': '1',
+      'APP.User': 'ann',
+      statement_timeout: '1s',
+      STATEMENT_TIMEOUT: '2s',
+    };
+    expect(normalizeTxOptions({ settings }, 'callback', allowed).settingParams).toHaveLength(8);
+  });
+
+  it('refuses any other name with a ConfigError naming the setting and the allowed entries', () => {
+    for (const name of [
+      'role',
+      'ROLE',
+      'session_authorization',
+      'search_path',
+      'app',
+      'application.x',
+      'statement_timeouts',
+    ]) {
+      let thrown: unknown;
+      try {
+        normalizeTxOptions({ settings: { 'app.tenant_id': '1', [name]: 'x' } }, 'using', allowed);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, name).toBeInstanceOf(ConfigError);
+      expect(thrown).toMatchObject({ field: `settings.${name}` });
+      expect((thrown as Error).message).toContain("allowed: 'app.', 'statement_timeout'");
+    }
+  });
+
+  it('[] allows no setting; unset allows every one', () => {
+    const none = normalizePoolConfig({ allowedSettings: [] }).allowedSettings;
+    expect(() => normalizeTxOptions({ settings: { 'app.x': '1' } }, 'callback', none)).toThrow(
+      /allowed: none/,
+    );
+    expect(normalizeTxOptions({}, 'callback', none).settingParams).toEqual([]);
+    expect(normalizeTxOptions({ settings: { role: 'x' } }, 'callback', undefined).settingParams).toEqual([
+      'role',
+      'x',
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { type AllowedSettings, isSettingAllowed } from '../pool/allowed-settings.js';
 import { checkMillis, describeValue } from '../pool/pool-options.js';
 
 /** Isolation levels a transaction may ask for. */
@@ -32,7 +33,9 @@ export interface TransactionOptions {
   retry?: RetryOptions;
   /**
    * Transaction-local settings, set with `set_config(name, value, true)` as bound parameters right after
-   * BEGIN (in the same round trip) and gone at COMMIT/ROLLBACK.
+   * BEGIN (in the same round trip) and gone at COMMIT/ROLLBACK. Any setting the connection's user may set,
+   * `role`, `session_authorization` and `search_path` included, unless the pool's `allowedSettings`
+   * restricts the names (another name is then a `ConfigError`).
    */
   settings?: Record<string, string>;
   /**
@@ -112,11 +115,13 @@ const EMPTY: TxSettings = Object.freeze({
 
 /**
  * Validates transaction options once, before anything is sent. Throws `ConfigError` naming the field.
- * `form`: the `await using` form has no callback to run again, so `retry` is refused there.
+ * `form`: the `await using` form has no callback to run again, so `retry` is refused there. `allowed`: the
+ * pool's `allowedSettings` (undefined: every setting name).
  */
 export function normalizeTxOptions(
   options: TransactionOptions | undefined,
   form: 'callback' | 'using',
+  allowed?: AllowedSettings,
 ): TxSettings {
   if (options === undefined) return EMPTY;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -175,6 +180,12 @@ export function normalizeTxOptions(
       }
       if (typeof value !== 'string') {
         throw new ConfigError(`settings.${name}`, `expected a string value, got ${describeValue(value)}`);
+      }
+      if (!isSettingAllowed(allowed, name)) {
+        throw new ConfigError(
+          `settings.${name}`,
+          `not allowed by the pool's allowedSettings; allowed: ${allowed?.entries.map((e) => `'${e}'`).join(', ') || 'none'}`,
+        );
       }
       settingParams.push(name, value);
     }
