@@ -123,7 +123,10 @@ export type PoolExhaustedReason = 'no-wait' | 'timeout' | 'queue-full';
  */
 export class PoolExhaustedError extends PgScopeError {
   readonly code = 'POOL_EXHAUSTED';
-  /** `'no-wait'`, `'timeout'` or `'queue-full'`: see the pool-exhaustion table in the README. */
+  /**
+   * Why: `'no-wait'` (a zero acquire timeout and every connection borrowed), `'timeout'` (the caller waited
+   * its whole timeout) or `'queue-full'` (`maxWaiting` callers already wait). See docs/pool-and-exhaustion.md.
+   */
   readonly reason: PoolExhaustedReason;
   /** The pool's counters when the acquire failed. */
   readonly stats: PoolStats;
