@@ -113,6 +113,13 @@ export interface TcpProxy {
   readonly port: number;
   /** Chunks written by clients towards the server so far. */
   readonly clientWrites: number;
+  /**
+   * Round trips so far, counted structurally: client→server bursts that came after the server's last answer was
+   * delivered to that client (or that opened its connection). Writes a client makes before any answer reaches
+   * it (a pipelined flight) belong to one round trip, however the kernel chunks them. With `delayMillis` > 0
+   * this does not depend on the machine's speed: no answer can reach the client sooner.
+   */
+  readonly roundTrips: number;
   /** Server→client delay applied to every chunk, in ms (0 = none). May be changed at any time. */
   delayMillis: number;
   /**
@@ -133,6 +140,7 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let clientWrites = 0;
+  let roundTrips = 0;
   let cutArmed = false;
 
   const server: Server = createServer((client) => {
@@ -153,8 +161,16 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     client.on('close', () => sockets.delete(client));
     upstream.on('close', () => sockets.delete(upstream));
 
+    // Whether the client has written since an answer was last delivered to it.
+    let clientSpoke = false;
+    const toClient = (chunk: Buffer) => {
+      clientSpoke = false;
+      client.write(chunk);
+    };
     client.on('data', (chunk: Buffer) => {
       clientWrites++;
+      if (!clientSpoke) roundTrips++;
+      clientSpoke = true;
       if (cutArmed) {
         cutArmed = false;
         destroyBoth();
@@ -173,7 +189,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (let next = queue.shift(); next; next = queue.shift()) {
         const wait = next.due - performance.now();
         if (wait > 0) await sleep(wait);
-        if (!client.destroyed) client.write(next.chunk);
+        if (!client.destroyed) toClient(next.chunk);
       }
       draining = false;
     };
@@ -192,7 +208,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
           if (message[0] === 0x45 /* 'E' ErrorResponse */) notBefore = due + proxy.pauseAfterErrorMillis;
         }
       } else if (proxy.delayMillis <= 0 && queue.length === 0 && !draining) {
-        client.write(chunk);
+        toClient(chunk);
         return;
       } else {
         queue.push({ chunk, due: now + proxy.delayMillis });
@@ -212,6 +228,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     port: address.port,
     get clientWrites() {
       return clientWrites;
+    },
+    get roundTrips() {
+      return roundTrips;
     },
     delayMillis: 0,
     pauseAfterErrorMillis: 0,
