@@ -1,5 +1,5 @@
 /**
- * Money transfers — the Transaction of Python's `__aexit__` article, which commits when the block succeeds and
+ * Money transfers — like the classic Python `async with` transaction, which commits when the block succeeds and
  * rolls back when it raises. Shown: a transfer that commits (callback form and `await using` form), one that
  * rolls back on insufficient funds, a nested savepoint, and a serialization conflict resolved by retry.
  * Run it: `npm run example bank-transfer`.

@@ -1,5 +1,5 @@
 /**
- * The bounded pool — the DBPool of Python's `__aexit__` article, which raises "Connection pool exhausted" when
+ * The bounded pool — like the classic Python `async with` pool of three connections, which raises "Connection pool exhausted" when
  * its three connections are taken. pg-scope has the same fail-fast mode (`acquireTimeoutMillis: 0`), a waiting
  * mode with a deadline, and a bound on the waiting line; all three reject with `PoolExhaustedError`, whose
  * `reason` says which. Run it: `npm run example bounded-pool`.

@@ -1,5 +1,5 @@
 /**
- * Cleanup that runs even when the block throws — the SafeWriter of Python's `__aexit__` article, whose file is
+ * Cleanup that runs even when the block throws — like the classic Python `async with` file writer, whose file is
  * closed although the block raised. Here the connection goes back to the pool (or is destroyed if it may be
  * unsafe), a transaction is rolled back, and the block's error reaches the caller unchanged.
  * Run it: `npm run example cleanup-on-error`.

@@ -1,5 +1,5 @@
 /**
- * Timing — the Timer of Python's `__aexit__` article, which measures its block on exit. pg-scope measures its
+ * Timing — like the classic Python `async with` timer, which measures its block on exit. pg-scope measures its
  * scopes for you: at debug level, `pool.acquire` logs `waitMillis`, `pool.release` logs `heldMillis` and
  * `tx.commit` logs `durationMillis`. This example reads those fields from a pino destination of its own, the
  * way a service would feed them to its metrics, and times one block itself with a `using` timer.

@@ -161,17 +161,22 @@ describe('README.md and docs/', () => {
     expect(hits).toEqual([]);
   });
 
-  it('every relative link points at a file of the project', async () => {
+  it('every relative link points at a file of the project, and at a heading of it when it names one', async () => {
     const missing: string[] = [];
     for (const f of files) {
       for (const match of (texts.get(f) ?? '').matchAll(/\]\(([^)\s]+)\)/g)) {
-        const target = (match[1] ?? '').split('#')[0] ?? '';
-        if (target === '' || /^[a-z]+:/.test(target)) continue;
-        const path = resolve(root, dirname(f), target);
+        const [target = '', anchor] = (match[1] ?? '').split('#');
+        if (/^[a-z]+:/.test(target)) continue;
+        const path = target === '' ? resolve(root, f) : resolve(root, dirname(f), target);
         const ok = await readdir(dirname(path))
           .then((names) => names.includes(relative(dirname(path), path)))
           .catch(() => false);
-        if (!ok) missing.push(`${f}: ${target}`);
+        if (!ok) {
+          missing.push(`${f}: ${target}`);
+        } else if (anchor !== undefined && path.endsWith('.md')) {
+          const text = texts.get(relative(root, path)) ?? (await readFile(path, 'utf8'));
+          if (!headingSlugs(text).has(anchor)) missing.push(`${f}: ${match[1]}`);
+        }
       }
     }
     expect(missing).toEqual([]);
@@ -288,4 +293,19 @@ function quickStartOf(snippets: Snippet[]): Snippet {
   const quickStart = readme.find((s) => s.code.includes('createPool('));
   if (quickStart === undefined) throw new Error('README.md has no ```ts block with createPool(');
   return quickStart;
+}
+
+/** The anchors GitHub makes for a markdown text's headings: lower case, punctuation dropped, spaces as `-`. */
+function headingSlugs(text: string): Set<string> {
+  const slugs = new Set<string>();
+  for (const match of text.replace(/```[\s\S]*?```/g, '').matchAll(/^#{1,6} (.+)$/gm)) {
+    const base = (match[1] ?? '')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N} _-]/gu, '')
+      .replace(/ /g, '-');
+    let slug = base;
+    for (let n = 1; slugs.has(slug); n++) slug = `${base}-${n}`;
+    slugs.add(slug);
+  }
+  return slugs;
 }
