@@ -12,7 +12,7 @@ root="$PWD"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-npm run --silent build
+# `npm pack` builds first (prepack).
 tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
 tarball="$work/$tarball"
 echo "packed $(basename "$tarball"): $(tar -tzf "$tarball" | wc -l) files"
