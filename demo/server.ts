@@ -1,9 +1,9 @@
 /**
- * Finds a PostgreSQL server for the demo and the examples: `DATABASE_URL` when it is set, else a throwaway
- * embedded PostgreSQL 18 (the same one the integration tests fall back to), so `npm run demo` needs neither a
- * database nor Docker.
+ * Finds a PostgreSQL server for the demo and the examples, as the integration tests do: `DATABASE_URL` when it
+ * is set, else a Testcontainers `postgres:18` when Docker answers and the container starts, else a throwaway
+ * embedded PostgreSQL 18, so `npm run demo` needs neither a database nor Docker.
  */
-import { startEmbeddedServer } from '../integration-tests/setup/embedded-server.js';
+import { pickServer } from '../integration-tests/setup/pick-server.js';
 
 /** A server to run against, and how to let it go. */
 export interface ScriptServer {
@@ -15,18 +15,15 @@ export interface ScriptServer {
   stop(): Promise<void>;
 }
 
-/** `DATABASE_URL` as is, or a freshly started embedded PostgreSQL 18 (a few seconds: initdb and start). */
+/** `DATABASE_URL` as is, a container, or a freshly started embedded PostgreSQL 18 (see `pickServer`). */
 export async function startScriptServer(): Promise<ScriptServer> {
-  const databaseUrl = process.env.DATABASE_URL;
-  if (databaseUrl) {
-    return { url: databaseUrl, description: `DATABASE_URL (${where(databaseUrl)})`, stop: async () => {} };
-  }
-  const server = await startEmbeddedServer();
-  return {
-    url: server.adminUrl,
-    description: `an embedded PostgreSQL 18 at ${where(server.adminUrl)}, deleted at the end`,
-    stop: () => server.stop(),
+  const server = await pickServer((line) => console.log(line));
+  const descriptions = {
+    DATABASE_URL: `DATABASE_URL (${where(server.adminUrl)})`,
+    testcontainers: `a postgres:18 container at ${where(server.adminUrl)}, removed at the end`,
+    embedded: `an embedded PostgreSQL 18 at ${where(server.adminUrl)}, deleted at the end`,
   };
+  return { url: server.adminUrl, description: descriptions[server.kind], stop: () => server.stop() };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { TestServer } from './test-server.js';
 
 /** The Docker engine either answers at once or is not there; we never wait long to find out. */
@@ -32,7 +33,7 @@ export async function startContainerServer(): Promise<TestServer> {
   const container = await new PostgreSqlContainer(IMAGE)
     .withDatabase('postgres')
     .withUsername('postgres')
-    .withPassword('postgres')
+    .withPassword(randomBytes(16).toString('hex'))
     .withCommand(['postgres', '-c', 'max_connections=300', '-c', 'fsync=off', '-c', 'synchronous_commit=off'])
     .start();
   return {

@@ -1,8 +1,7 @@
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { dockerAnswers, startContainerServer } from './container-server.js';
-import { startEmbeddedServer } from './embedded-server.js';
-import type { PgServerKind, TestServer } from './test-server.js';
+import { pickServer } from './pick-server.js';
+import type { PgServerKind } from './test-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -19,11 +18,11 @@ declare module 'vitest' {
  * Vitest global setup: finds or starts the one PostgreSQL server every integration test file uses
  * (each file then creates its own database), provides its admin URL and version to the tests, and
  * returns the teardown that stops it. The server is, in order of preference:
- * `DATABASE_URL` as is; a Testcontainers `postgres:18` when a Docker engine answers; an embedded
- * PostgreSQL 18 in a temporary directory.
+ * `DATABASE_URL` as is; a Testcontainers `postgres:18` when a Docker engine answers and the container
+ * starts; an embedded PostgreSQL 18 in a temporary directory (saying why the others were skipped).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const server = await pickServer();
+  const server = await pickServer((line) => console.log(line));
   let version: number;
   try {
     version = await serverVersion(server.adminUrl);
@@ -38,17 +37,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   console.log(`integration tests use PostgreSQL ${version} from ${server.kind} at ${where(server.adminUrl)}`);
 
   return () => server.stop();
-}
-
-async function pickServer(): Promise<TestServer> {
-  const databaseUrl = process.env.DATABASE_URL;
-  if (databaseUrl) {
-    return { kind: 'DATABASE_URL', adminUrl: databaseUrl, stop: async () => {} };
-  }
-  if (await dockerAnswers()) {
-    return startContainerServer();
-  }
-  return startEmbeddedServer();
 }
 
 async function serverVersion(url: string): Promise<number> {
