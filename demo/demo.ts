@@ -1,6 +1,7 @@
 /**
- * `npm run demo`: a guided tour of pg-scope in five steps, one per example context manager of the Python
- * `__aexit__` article the library grew from (AsyncContext, SafeWriter, DBPool, Timer, Transaction).
+ * `npm run demo`: a guided tour of pg-scope in five steps, one per kind of Python async context manager whose
+ * `__aexit__` sees the error and decides: a scope, a writer closed on error, a bounded pool, a timer and a
+ * transaction.
  *
  * Runs against `DATABASE_URL` when it is set, else against an embedded PostgreSQL 18 it starts and deletes.
  * Its tables live in a schema of their own (`scope_demo_bank`), dropped at the start and at the end. Every step
@@ -206,8 +207,8 @@ async function boundedPool(url: string): Promise<void> {
     3,
     'the bounded pool',
     [
-      'max is a hard bound on server connections. With acquireTimeoutMillis: 0 the pool fails fast like the',
-      "article's DBPool: when all connections are borrowed, acquire rejects at once with PoolExhaustedError.",
+      'max is a hard bound on server connections. With acquireTimeoutMillis: 0 the pool fails fast: when all',
+      'connections are borrowed, acquire rejects at once with PoolExhaustedError.',
       'Otherwise a caller waits in line (FIFO) for its timeout, and a full waiting line turns callers away.',
     ].join('\n'),
   );
