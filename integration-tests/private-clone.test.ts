@@ -13,7 +13,10 @@ interface Run {
   output: string;
 }
 
-/** `npm run demo`'s command in `project`, without DATABASE_URL (so it starts its embedded server). */
+/**
+ * `npm run demo`'s command in `project`, without DATABASE_URL and with no Docker engine in reach (a socket that
+ * does not exist), so it starts its embedded server whatever legs the suite runs in.
+ */
 function runDemo(project: string, tempDir: string): Promise<Run> {
   const binDir = join(project, 'node_modules/.bin');
   const env: NodeJS.ProcessEnv = {
@@ -23,6 +26,7 @@ function runDemo(project: string, tempDir: string): Promise<Run> {
     NO_COLOR: '1',
   };
   delete env.DATABASE_URL;
+  env.DOCKER_HOST = `unix://${join(tempDir, 'no-docker.sock')}`;
   return new Promise((resolvePromise) => {
     execFile(
       join(binDir, 'tsx'),
