@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { LogEvent } from '../logging/events.js';
+import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
 import { endClient, holdProcess } from './client-socket.js';
 import { isConnectionLoss } from './connect-errors.js';
@@ -146,20 +147,11 @@ export class ConnectionFactory {
     if (!onConnect) return;
     const budget = this.#settings.connectTimeoutMillis - (performance.now() - started);
     if (budget === Number.POSITIVE_INFINITY) return void (await onConnect(client));
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        onConnect(client),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error('Connection terminated due to connection timeout (onConnect)')),
-            Math.min(Math.max(0, budget), 2 ** 31 - 1),
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await raceTimeout(
+      Promise.resolve(onConnect(client)),
+      budget,
+      () => new Error('Connection terminated due to connection timeout (onConnect)'),
+    );
   }
 
   #onClientError(client: pg.Client, id: number, err: Error): void {
@@ -265,7 +257,7 @@ export class ConnectionFactory {
     const wait = deadline - performance.now();
     if (wait <= 0) this.#hurry.abort();
     else if (wait !== Number.POSITIVE_INFINITY) {
-      this.#hurryTimer = setTimeout(() => this.#hurry.abort(), Math.min(wait, 2 ** 31 - 1));
+      this.#hurryTimer = setTimeout(() => this.#hurry.abort(), timerDelay(wait));
       // Only closing sockets need it, and they keep the process alive themselves.
       this.#hurryTimer.unref();
     }

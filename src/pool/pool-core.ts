@@ -16,6 +16,7 @@ import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
 import { thrownField, thrownMessage, withoutStack } from '../logging/thrown-value.js';
 import { WarnThrottle } from '../logging/warn-throttle.js';
+import { pollUntil, timerDelay } from '../util/timers.js';
 import { isTransientConnectError } from './connect-errors.js';
 import { ConnectGate } from './connect-gate.js';
 import { ConnectionFactory } from './connection-factory.js';
@@ -359,8 +360,7 @@ export class PoolCore implements LeaseOwner {
         node: undefined,
       };
       if (limit !== Number.POSITIVE_INFINITY) {
-        // setTimeout fires after 1 ms for delays above 2^31 - 1 ms (about 24.8 days): cap it there instead.
-        waiter.timer = setTimeout(() => this.#expire(waiter), Math.min(limit, 2 ** 31 - 1));
+        waiter.timer = setTimeout(() => this.#expire(waiter), timerDelay(limit));
       }
       if (signal) {
         waiter.onAbort = () => this.#leave(waiter, signal.reason);
@@ -770,9 +770,7 @@ export class PoolCore implements LeaseOwner {
     // Closing connections (cancel requests, goodbyes) count against the same timeout.
     this.#factory.finishBy(deadline);
     this.#factory.abortConnecting();
-    while (this.#leases.size > 0 && performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, Math.min(25, Math.max(1, deadline - performance.now()))));
-    }
+    await pollUntil(() => this.#leases.size === 0, deadline, 25);
     await Promise.all([...this.#leases].map((lease) => lease.revoke('pool closed')));
     await Promise.allSettled([...this.#jobs]);
     while (this.#inboundIdle > 0) await new Promise((r) => setImmediate(r));

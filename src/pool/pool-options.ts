@@ -1,6 +1,7 @@
 import type { ClientConfig } from 'pg';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
+import { MAX_TIMER_MILLIS } from '../util/timers.js';
 import { type AllowedSettings, normalizeAllowedSettings } from './allowed-settings.js';
 import { type ClientOptions, checkClientStrings, sealClientConfig } from './client-options.js';
 
@@ -320,11 +321,11 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   // PostgreSQL takes whole milliseconds up to 2^31 - 1; a larger value would fail every connection attempt.
   if (
     statementTimeoutMillis !== undefined &&
-    (!Number.isInteger(statementTimeoutMillis) || statementTimeoutMillis > 2 ** 31 - 1)
+    (!Number.isInteger(statementTimeoutMillis) || statementTimeoutMillis > MAX_TIMER_MILLIS)
   ) {
     throw new ConfigError(
       'statementTimeoutMillis',
-      `expected whole milliseconds from 1 to ${2 ** 31 - 1}, got ${statementTimeoutMillis}`,
+      `expected whole milliseconds from 1 to ${MAX_TIMER_MILLIS}, got ${statementTimeoutMillis}`,
     );
   }
   if (input.logger !== undefined && !isLogger(input.logger)) {
@@ -349,7 +350,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   // pg treats 0 as "no connect timeout"; Infinity is our explicit spelling of that.
   // pg sets a timer with it, and timers fire after 1 ms for delays above 2^31 - 1 ms: cap it there.
   clientConfig.connectionTimeoutMillis =
-    connectTimeoutMillis === Number.POSITIVE_INFINITY ? 0 : Math.min(connectTimeoutMillis, 2 ** 31 - 1);
+    connectTimeoutMillis === Number.POSITIVE_INFINITY ? 0 : Math.min(connectTimeoutMillis, MAX_TIMER_MILLIS);
   if (statementTimeoutMillis !== undefined) clientConfig.statement_timeout = statementTimeoutMillis;
   if (input.pipeline !== undefined) {
     throw new ConfigError('pipeline', 'is managed by pg-scope per transaction scope; remove it');

@@ -1,6 +1,7 @@
 import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import { ConfigError, ConnectError, type PoolStats } from '../errors.js';
+import { raceTimeout } from '../util/timers.js';
 import { isConnectionLoss } from './connect-errors.js';
 import type { PoolConnection } from './connection.js';
 import type { Lease } from './lease.js';
@@ -109,21 +110,13 @@ export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposa
     const started = performance.now();
     const lease = await this.core.lease({ timeoutMillis }, false);
     const sent = performance.now();
-    let timer: NodeJS.Timeout | undefined;
     let failed: string | undefined;
     try {
-      await Promise.race([
+      await raceTimeout(
         lease.query('SELECT 1'),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new ConnectError(`ping: no answer from the server within ${timeoutMillis} ms`, undefined),
-              ),
-            Math.max(1, started + timeoutMillis - sent),
-          );
-        }),
-      ]);
+        Math.max(1, started + timeoutMillis - sent),
+        () => new ConnectError(`ping: no answer from the server within ${timeoutMillis} ms`, undefined),
+      );
       return performance.now() - sent;
     } catch (err) {
       failed = 'broken';
@@ -133,7 +126,6 @@ export abstract class PoolBase<C extends PoolConnection> implements AsyncDisposa
         err,
       );
     } finally {
-      clearTimeout(timer);
       // An unanswered ping leaves its query running: the pool destroys that connection (cancelling it).
       await lease.end(lease.info.inflight > 0 ? undefined : failed);
     }

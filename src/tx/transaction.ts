@@ -9,9 +9,11 @@ import {
 } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
 import { sendCancelRequest } from '../pool/cancel-request.js';
-import { isConnectionLoss } from '../pool/connect-errors.js';
+import { isConnectionLoss, isQueryTimeout, wasNeverSent } from '../pool/connect-errors.js';
 import type { Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
+import { errorCode } from '../util/error-code.js';
+import { pollUntil, timerDelay } from '../util/timers.js';
 import { checkSavepointOptions, type TxSettings } from './tx-options.js';
 
 /** A transaction's life. Only `'active'` accepts queries, savepoints, commit and rollback. */
@@ -132,16 +134,12 @@ export class Transaction implements AsyncDisposable {
       // Observed by the callback runner when it races; the `await using` form sees the error on its next call.
     });
     if (remainingMillis !== undefined) {
-      this.#timer = setTimeout(
-        () => {
-          void this.#abort(
-            new TransactionTimeoutError(this.#settings.timeoutMillis ?? remainingMillis),
-            'timeout',
-          );
-        },
-        // setTimeout fires after 1 ms for delays above 2^31 - 1 ms (about 24.8 days): cap it there instead.
-        Math.min(Math.max(0, remainingMillis), 2 ** 31 - 1),
-      );
+      this.#timer = setTimeout(() => {
+        void this.#abort(
+          new TransactionTimeoutError(this.#settings.timeoutMillis ?? remainingMillis),
+          'timeout',
+        );
+      }, timerDelay(remainingMillis));
     }
     // The pool took the connection away (close): the deadline has nothing left to cut short, so its timer
     // must not keep the process alive; a callback still running rejects now instead of at the deadline.
@@ -233,7 +231,7 @@ export class Transaction implements AsyncDisposable {
    */
   #statementError(err: unknown): unknown {
     const beginError = this.#root().#beginError;
-    if (beginError !== undefined && (err as { code?: unknown } | null)?.code === '25P02') return beginError;
+    if (beginError !== undefined && errorCode(err) === '25P02') return beginError;
     return err;
   }
 
@@ -295,8 +293,7 @@ export class Transaction implements AsyncDisposable {
     const acquire = this.#resend;
     this.#resend = undefined;
     const old = this.#lease;
-    const dead =
-      isConnectionLoss(err) && (err as { message?: unknown } | null)?.message !== 'Query read timeout';
+    const dead = isConnectionLoss(err) && !isQueryTimeout(err);
     if (!acquire || !dead || this.#answered || this.#flight !== 1 || old.info.inflight > 0) throw err;
     if (this.#state !== 'active' || this.#abortError !== undefined) throw err;
     let lease: Lease;
@@ -437,7 +434,7 @@ export class Transaction implements AsyncDisposable {
     try {
       await lease.query(`RELEASE SAVEPOINT ${this.#savepoint}`);
     } catch (err) {
-      if ((err as { code?: unknown } | null)?.code === '25P02' && this.#firstError !== undefined) {
+      if (errorCode(err) === '25P02' && this.#firstError !== undefined) {
         // pg rejects a failed statement on the server's ErrorResponse, before the ReadyForQuery that reports
         // the aborted state, so the status check above can miss it: roll back to the savepoint instead.
         await this.#rollback('error', this.#firstError);
@@ -588,8 +585,7 @@ export class Transaction implements AsyncDisposable {
         // own socket, which a partition swallows too) would otherwise add its whole timeout to every deadline.
         const until = performance.now() + CANCEL_GRACE_MILLIS;
         void sendCancelRequest(lease.rawClient);
-        while (lease.info.inflight > 0 && performance.now() < until)
-          await new Promise((r) => setTimeout(r, 5));
+        await pollUntil(() => lease.info.inflight === 0, until, 5);
       }
       await this.#rollback(reason, err);
     })();
@@ -673,12 +669,4 @@ function attachSuppressed(cause: unknown, err: unknown): void {
   } catch {
     // A Proxy whose traps throw: the rollback failure is logged anyway; there is nowhere to attach it.
   }
-}
-
-/** pg refuses a query on a client that already lost its connection without sending anything. */
-function wasNeverSent(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : '';
-  return (
-    message.startsWith('Client has encountered a connection error') || message.startsWith('Client was closed')
-  );
 }
