@@ -21,7 +21,6 @@ export {
   UnsupportedStatementError,
 } from './errors.js';
 export { type DestroyReason, LogEvent, type LogEventName } from './logging/events.js';
-export type { AcquireOptions, CloseOptions, PingOptions } from './pool/pool.js';
 export {
   NESTED_ACQUIRE_MODES,
   type NestedAcquireMode,
@@ -30,8 +29,9 @@ export {
   RESET_MODES,
   type ResetMode,
 } from './pool/pool-options.js';
-export { Connection } from './tx/connection.js';
-export { type AmbientScope, createPool, Pool } from './tx/pool.js';
+export { Connection } from './scope/connection.js';
+export type { AcquireOptions, CloseOptions, PingOptions } from './scope/pool.js';
+export { type AmbientScope, createPool, Pool } from './scope/pool.js';
 export { isRetryable } from './tx/retry.js';
 export { Transaction, type TransactionState } from './tx/transaction.js';
 export {

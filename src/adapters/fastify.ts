@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
-import type { Pool } from '../tx/pool.js';
-import type { RequestScope } from '../tx/request-scope.js';
+import type { Pool } from '../scope/pool.js';
+import type { RequestScope } from '../scope/request-scope.js';
 import { commitFailureBody, type RequestTransactionOptions, requestPolicy } from './request-transaction.js';
 
 export type { RequestTransactionOptions } from './request-transaction.js';

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
-import { createPool } from '../tx/pool.js';
+import { createPool } from '../index.js';
 import { describeValue, normalizePoolConfig, type PoolConfig } from './pool-options.js';
 
 /** Calls `createPool(config)` and returns what it threw; fails the test when it did not throw. */

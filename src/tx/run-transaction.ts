@@ -3,20 +3,11 @@ import { TransactionRolledBackError } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
 import { thrownField } from '../logging/thrown-value.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
-import type { Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
+import type { LeaseSource } from './lease-source.js';
 import { isRetryable, retryDelayMillis } from './retry.js';
 import { Transaction } from './transaction.js';
 import type { TxSettings } from './tx-options.js';
-
-/** Where a transaction's connection comes from: a fresh lease per attempt, or the caller's connection. */
-export type LeaseSource =
-  | {
-      readonly kind: 'pool';
-      /** `checkNested: false`: the caller gives a connection back for it (re-sending a first flight). */
-      acquire(remainingMillis: number | undefined, checkNested?: false): Promise<Lease>;
-    }
-  | { readonly kind: 'connection'; readonly lease: Lease };
 
 /** Opens a top-level transaction for the `await using` form (no BEGIN sent yet). */
 export async function openTransaction(

@@ -1,22 +1,24 @@
 import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
-import type { Lease } from './lease.js';
+import type { Lease } from '../pool/lease.js';
+import type { PoolCore } from '../pool/pool-core.js';
+import { openTransaction, runTransaction } from '../tx/run-transaction.js';
+import type { Transaction } from '../tx/transaction.js';
+import { normalizeTxOptions, type TransactionOptions } from '../tx/tx-options.js';
 
 /**
- * A connection lent by the pool to an acquire scope. It is not the `pg.Client`: when the scope ends it
- * forgets the client, and any later use rejects with `ScopeClosedError` without touching pool or server.
+ * A connection lent by the pool to an acquire scope, with transactions. It is not the `pg.Client`: when the
+ * scope ends it forgets the client, and any later use rejects with `ScopeClosedError` without touching pool or
+ * server.
  */
-export class PoolConnection {
+export class Connection {
+  readonly #core: PoolCore;
   readonly #lease: Lease;
 
   /** @internal Made by the pool. */
-  constructor(lease: Lease) {
+  constructor(core: PoolCore, lease: Lease) {
+    this.#core = core;
     this.#lease = lease;
-  }
-
-  /** @internal A getter over a private field, so serialising the handle never walks into the lease. */
-  protected get lease(): Lease {
-    return this.#lease;
   }
 
   /**
@@ -24,17 +26,17 @@ export class PoolConnection {
    * Throws `ScopeClosedError` after the scope ended.
    */
   get client(): pg.Client {
-    return this.lease.client('use conn.client');
+    return this.#lease.client('use conn.client');
   }
 
   /** True once the scope has given the connection back. */
   get released(): boolean {
-    return this.lease.state !== 'leased';
+    return this.#lease.state !== 'leased';
   }
 
   /** Short id of this scope, as it appears in log lines (`scopeId`). */
   get scopeId(): string {
-    return this.lease.id;
+    return this.#lease.id;
   }
 
   /**
@@ -54,7 +56,34 @@ export class PoolConnection {
     text: string | pg.QueryConfig,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
-    return this.lease.query<R>(text, values);
+    return this.#lease.query<R>(text, values);
+  }
+
+  /**
+   * A transaction on this connection. Callback form: BEGIN, run `fn`, COMMIT if it resolves (resolving with its
+   * value), ROLLBACK if it throws (rejecting with the same error). Without a callback: resolves with a
+   * `Transaction` for `await using`; commit with `await tx.commit()`, leaving the block without it rolls back.
+   * Rejects with `ConfigError` for bad options before anything is sent.
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T>;
+  transaction(options?: TransactionOptions): Promise<Transaction>;
+  async transaction<T>(
+    fnOrOptions?: ((tx: Transaction) => Promise<T> | T) | TransactionOptions,
+    maybeOptions?: TransactionOptions,
+  ): Promise<T | Transaction> {
+    const lease = this.#lease;
+    lease.client('open a transaction');
+    const source = { kind: 'connection', lease } as const;
+    const allowed = this.#core.settings.allowedSettings;
+    if (typeof fnOrOptions === 'function') {
+      return runTransaction(
+        this.#core,
+        source,
+        normalizeTxOptions(maybeOptions, 'callback', allowed),
+        fnOrOptions,
+      );
+    }
+    return openTransaction(this.#core, source, normalizeTxOptions(fnOrOptions, 'using', allowed));
   }
 
   /**
@@ -62,12 +91,12 @@ export class PoolConnection {
    * unsafe). Idempotent; never rejects.
    */
   release(): Promise<void> {
-    return this.lease.end();
+    return this.#lease.end();
   }
 
   /** @internal Gives the connection back for destruction (a `pg.Pool`-style `release(err)`). */
   discard(): Promise<void> {
-    return this.lease.revoke('released with an error');
+    return this.#lease.revoke('released with an error');
   }
 
   /** `JSON.stringify`: the scope's id and whether it has ended; never the client. */
@@ -87,6 +116,6 @@ export class PoolConnection {
 
   /** `await using`: the same as {@link release}. */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.lease.end();
+    return this.#lease.end();
   }
 }
