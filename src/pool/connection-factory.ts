@@ -6,6 +6,7 @@ import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
 import { endClient, holdProcess } from './client-socket.js';
 import { isConnectionLoss } from './connect-errors.js';
+import type { DestroyReason } from './destroy-reason.js';
 import type { PoolSettings } from './pool-options.js';
 
 /** How long closing a connection keeps cancelling a query that is still running before it gives up. */
@@ -34,7 +35,7 @@ export interface ClientInfo {
 }
 
 /** Destroy reasons logged at warn: the connection broke, or could not be made safe for reuse. */
-const UNSAFE_REASONS: ReadonlySet<string> = new Set([
+const UNSAFE_REASONS: ReadonlySet<DestroyReason> = new Set<DestroyReason>([
   'broken',
   'reset failed',
   'query still running',
@@ -190,7 +191,7 @@ export class ConnectionFactory {
    * Closes a connection for good. A query still running is cancelled first, so the backend does not go on
    * working for nobody. `scope`: the lease it is taken from, if any, for the line's `scopeId`. Never rejects.
    */
-  async destroy(client: pg.Client, reason: string, scope?: { readonly id: string }): Promise<void> {
+  async destroy(client: pg.Client, reason: DestroyReason, scope?: { readonly id: string }): Promise<void> {
     const info = this.#info.get(client);
     const running = (info?.inflight ?? 0) > 0;
     this.#destroyed++;

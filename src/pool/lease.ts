@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { ScopeClosedError } from '../errors.js';
 import type { ClientInfo } from './connection-factory.js';
+import type { DestroyReason } from './destroy-reason.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
 export type LeaseState = 'leased' | 'released' | 'broken';
@@ -8,7 +9,7 @@ export type LeaseState = 'leased' | 'released' | 'broken';
 /** What a lease needs from its pool. */
 export interface LeaseOwner {
   /** Takes the connection back (reset and reuse, or destroy with `destroyReason`). Called once per lease. */
-  giveBack(lease: Lease, destroyReason: string | undefined): Promise<void>;
+  giveBack(lease: Lease, destroyReason: DestroyReason | undefined): Promise<void>;
   /** Marks the client broken if `err` says the connection is gone. */
   noteQueryError(client: pg.Client, err: unknown): void;
 }
@@ -146,7 +147,7 @@ export class Lease {
    * Ends the lease: the pool resets and keeps the connection, or destroys it (`destroyReason`). Idempotent:
    * later calls return the first call's promise.
    */
-  end(destroyReason?: string): Promise<void> {
+  end(destroyReason?: DestroyReason): Promise<void> {
     if (this.#ending) return this.#ending;
     if (this.#state === 'leased') this.#state = 'released';
     this.#ending = this.#owner.giveBack(this, destroyReason);
@@ -154,7 +155,7 @@ export class Lease {
   }
 
   /** Takes the connection away from the scope (pool closing, or the connection is unusable). */
-  revoke(reason: string): Promise<void> {
+  revoke(reason: DestroyReason): Promise<void> {
     this.#state = 'broken';
     const onRevoke = this.onRevoke;
     this.onRevoke = undefined;

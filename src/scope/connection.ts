@@ -5,6 +5,7 @@ import type { PoolCore } from '../pool/pool-core.js';
 import { openTransaction, runTransaction } from '../tx/run-transaction.js';
 import type { Transaction } from '../tx/transaction.js';
 import { normalizeTxOptions, type TransactionOptions } from '../tx/tx-options.js';
+import type { TxOutcomes } from '../tx/tx-outcomes.js';
 
 /**
  * A connection lent by the pool to an acquire scope, with transactions. It is not the `pg.Client`: when the
@@ -12,11 +13,11 @@ import { normalizeTxOptions, type TransactionOptions } from '../tx/tx-options.js
  * server.
  */
 export class Connection {
-  readonly #core: PoolCore;
+  readonly #core: PoolCore<TxOutcomes>;
   readonly #lease: Lease;
 
   /** @internal Made by the pool. */
-  constructor(core: PoolCore, lease: Lease) {
+  constructor(core: PoolCore<TxOutcomes>, lease: Lease) {
     this.#core = core;
     this.#lease = lease;
   }

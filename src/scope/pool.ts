@@ -3,12 +3,13 @@ import type pg from 'pg';
 import type { PoolStats } from '../errors.js';
 import { type AcquireOptions, type CloseOptions, PoolCore } from '../pool/pool-core.js';
 import { checkAcquireOptions, normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
-import { findFrame } from '../pool/scope-context.js';
+import { findFrame, runInFrame } from '../pool/scope-context.js';
 import { checkJoinOptions } from '../tx/join-options.js';
 import { poolLeaseSource } from '../tx/lease-source.js';
 import { openTransaction, runTransaction } from '../tx/run-transaction.js';
 import { Transaction } from '../tx/transaction.js';
 import { normalizeTxOptions, type TransactionOptions } from '../tx/tx-options.js';
+import { TxOutcomes } from '../tx/tx-outcomes.js';
 import type { AmbientScope } from './ambient-scope.js';
 import { Connection } from './connection.js';
 import { PgPoolView } from './pg-pool-view.js';
@@ -24,12 +25,12 @@ export type { AcquireOptions, AmbientScope, CloseOptions, PingOptions };
  * {@link createPool}.
  */
 export class Pool implements AsyncDisposable {
-  readonly #core: PoolCore;
+  readonly #core: PoolCore<TxOutcomes>;
   readonly #usingHint: UsingHint;
   #pgPool: PgPoolView | undefined;
 
   /** @internal Use `createPool`. */
-  constructor(core: PoolCore) {
+  constructor(core: PoolCore<TxOutcomes>) {
     this.#core = core;
     this.#usingHint = new UsingHint(core.log);
   }
@@ -59,10 +60,8 @@ export class Pool implements AsyncDisposable {
     const lease = await core.lease(maybeOptions);
     const conn = new Connection(core, lease);
     try {
-      return await core.inFrame(
-        conn,
-        () => lease.state === 'leased',
-        lease.acquiredStack,
+      return await runInFrame(
+        { pool: core, handle: conn, isOpen: () => lease.state === 'leased', acquiredAt: lease.acquiredStack },
         () => fnOrOptions(conn),
       );
     } finally {
@@ -199,12 +198,15 @@ export class Pool implements AsyncDisposable {
       () => openTransaction(core, poolLeaseSource(core, settings, false), settings),
       onOpen,
     );
-    return core.inFrame(
-      scope,
-      () => !scope.finished,
-      undefined,
+    return runInFrame(
+      {
+        pool: core,
+        handle: scope,
+        isOpen: () => !scope.finished,
+        acquiredAt: undefined,
+        holdsConnection: () => scope.isOpen(),
+      },
       () => fn(scope),
-      () => scope.isOpen(),
     );
   }
 
@@ -271,5 +273,5 @@ export class Pool implements AsyncDisposable {
  * until the first acquire, unless `min` > 0.
  */
 export function createPool(config?: PoolConfig): Pool {
-  return new Pool(new PoolCore(normalizePoolConfig(config)));
+  return new Pool(new PoolCore(normalizePoolConfig(config), new TxOutcomes()));
 }

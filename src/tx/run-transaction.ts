@@ -8,10 +8,11 @@ import type { LeaseSource } from './lease-source.js';
 import { isRetryable, retryDelayMillis } from './retry.js';
 import { Transaction } from './transaction.js';
 import type { TxSettings } from './tx-options.js';
+import type { TxOutcomes } from './tx-outcomes.js';
 
 /** Opens a top-level transaction for the `await using` form (no BEGIN sent yet). */
 export async function openTransaction(
-  core: PoolCore,
+  core: PoolCore<TxOutcomes>,
   source: LeaseSource,
   settings: TxSettings,
 ): Promise<Transaction> {
@@ -35,7 +36,7 @@ export async function openTransaction(
  * an exponential backoff with jitter, while the failure is retryable, attempts remain and the deadline allows.
  */
 export async function runTransaction<T>(
-  core: PoolCore,
+  core: PoolCore<TxOutcomes>,
   source: LeaseSource,
   settings: TxSettings,
   fn: (tx: Transaction) => Promise<T> | T,

@@ -10,11 +10,14 @@ import {
 import { LogEvent } from '../logging/events.js';
 import { sendCancelRequest } from '../pool/cancel-request.js';
 import { isConnectionLoss, isQueryTimeout, wasNeverSent } from '../pool/connect-errors.js';
+import type { DestroyReason } from '../pool/destroy-reason.js';
 import type { Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
+import { runInFrame } from '../pool/scope-context.js';
 import { errorCode } from '../util/error-code.js';
 import { pollUntil, timerDelay } from '../util/timers.js';
 import { checkSavepointOptions, type TxSettings } from './tx-options.js';
+import type { TxOutcomes } from './tx-outcomes.js';
 
 /** A transaction's life. Only `'active'` accepts queries, savepoints, commit and rollback. */
 export type TransactionState = 'active' | 'committed' | 'rolledBack' | 'failed';
@@ -33,7 +36,7 @@ let nextTxId = 0;
 export class Transaction implements AsyncDisposable {
   /** A top-level transaction's number (its `txId` is built from it only when a line needs it). */
   readonly #seq: number;
-  readonly #core: PoolCore;
+  readonly #core: PoolCore<TxOutcomes>;
   /** Replaced once at most: when the first flight is re-sent on another connection (see #resendFirstFlight). */
   #lease: Lease;
   readonly #ownsLease: boolean;
@@ -71,7 +74,13 @@ export class Transaction implements AsyncDisposable {
   #answered = false;
 
   /** @internal Made by `pool.transaction()`, `conn.transaction()` and `tx.transaction()`. */
-  constructor(core: PoolCore, lease: Lease, ownsLease: boolean, settings: TxSettings, parent?: Transaction) {
+  constructor(
+    core: PoolCore<TxOutcomes>,
+    lease: Lease,
+    ownsLease: boolean,
+    settings: TxSettings,
+    parent?: Transaction,
+  ) {
     this.#core = core;
     this.#lease = lease;
     this.#ownsLease = ownsLease;
@@ -374,7 +383,7 @@ export class Transaction implements AsyncDisposable {
     if (!this.#begun) {
       // Nothing was sent: there is nothing to commit.
       this.#state = 'committed';
-      core.totals.commits++;
+      core.outcomes.committed();
       this.#logCommit();
       return this.#finish(undefined);
     }
@@ -391,7 +400,7 @@ export class Transaction implements AsyncDisposable {
     if (lease.info.brokenBy !== undefined) {
       // The connection died before COMMIT was sent: the server rolled the transaction back.
       this.#state = 'failed';
-      core.totals.rollbacks++;
+      core.outcomes.rolledBack();
       this.#logRollback('connection lost', lease.info.brokenBy);
       await this.#finish('broken');
       throw lease.info.brokenBy;
@@ -405,7 +414,7 @@ export class Transaction implements AsyncDisposable {
         await this.#finish('broken');
         throw new CommitUnknownError(err);
       }
-      core.totals.rollbacks++;
+      core.outcomes.rolledBack();
       this.#logRollback('commit failed', err);
       // The server answered the COMMIT with an error: the transaction is over (rolled back).
       if (!isConnectionLoss(err)) lease.transactionEndedByServer();
@@ -414,13 +423,13 @@ export class Transaction implements AsyncDisposable {
     }
     if (result.command === 'ROLLBACK') {
       this.#state = 'rolledBack';
-      core.totals.rollbacks++;
+      core.outcomes.rolledBack();
       this.#logRollback('error', this.#firstError);
       await this.#finish(undefined);
       throw new TransactionRolledBackError(this.#firstError);
     }
     this.#state = 'committed';
-    core.totals.commits++;
+    core.outcomes.committed();
     this.#logCommit();
     await this.#finish(undefined);
   }
@@ -497,7 +506,7 @@ export class Transaction implements AsyncDisposable {
       open.#logRollback('enclosing transaction rolled back', cause);
     }
     const lease = this.#lease;
-    if (!this.#parent) this.#core.totals.rollbacks++;
+    if (!this.#parent) this.#core.outcomes.rolledBack();
     this.#logRollback(reason, cause);
     if (!this.#begun || lease.state !== 'leased') return this.#finish(undefined);
     if (lease.info.inflight > 0 || lease.info.brokenBy !== undefined) {
@@ -556,7 +565,7 @@ export class Transaction implements AsyncDisposable {
   }
 
   /** Gives the connection back if this transaction owns it. */
-  #finish(destroyReason: string | undefined): Promise<void> {
+  #finish(destroyReason: DestroyReason | undefined): Promise<void> {
     this.#stopWatch();
     if (!this.#parent) this.#lease.beforeClientAccess = undefined;
     if (!this.#ownsLease) return Promise.resolve();
@@ -616,10 +625,13 @@ export class Transaction implements AsyncDisposable {
   async run<T>(fn: (tx: Transaction) => Promise<T> | T, aborted?: Promise<never>): Promise<T> {
     let value: T;
     try {
-      const pending = this.#core.inFrame(
-        this,
-        () => this.#state === 'active' && this.#lease.state === 'leased',
-        this.#lease.acquiredStack,
+      const pending = runInFrame(
+        {
+          pool: this.#core,
+          handle: this,
+          isOpen: () => this.#state === 'active' && this.#lease.state === 'leased',
+          acquiredAt: this.#lease.acquiredStack,
+        },
         () => fn(this),
       );
       if (aborted) {
