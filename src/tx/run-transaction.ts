@@ -4,6 +4,7 @@ import { LogEvent } from '../logging/events.js';
 import { thrownField } from '../logging/thrown-value.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
 import type { PoolCore } from '../pool/pool-core.js';
+import { runCallback } from './callback-runner.js';
 import type { LeaseSource } from './lease-source.js';
 import { isRetryable, retryDelayMillis } from './retry.js';
 import { Transaction } from './transaction.js';
@@ -54,7 +55,7 @@ export async function runTransaction<T>(
     const aborted =
       settings.timeoutMillis !== undefined || settings.signal ? tx.watch(remaining()) : undefined;
     try {
-      return await tx.run(fn, aborted);
+      return await runCallback(tx, fn, aborted);
     } catch (err) {
       if (!retry || attempt >= retry.maxAttempts || !isRetryable(err) || settings.signal?.aborted) throw err;
       // On the caller's own connection, a lost connection cannot be retried: there is no second one.
