@@ -1,7 +1,7 @@
 import { ConfigError } from '../errors.js';
-import { describeValue, likelyTypo } from '../pool/pool-options.js';
 import type { TransactionOptions } from '../tx/tx-options.js';
 import { errorCode } from '../util/error-code.js';
+import { describeValue, likelyTypo } from '../util/option-checks.js';
 
 /** Options of the request middleware (Express and Fastify alike). */
 export interface RequestTransactionOptions<Req> {

@@ -1,11 +1,13 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import type { DestroyReason } from '../logging/events.js';
 import type { AcquireFailures } from './acquire-failures.js';
 import { AcquireRequest, type RequestOwner } from './acquire-request.js';
 import type { ConnectGate } from './connect-gate.js';
 import type { ConnectionFactory } from './connection-factory.js';
 import { ConnectionJobs, type JobHost } from './connection-jobs.js';
 import type { IdleStore } from './idle-store.js';
+import type { SweepHost } from './idle-sweep.js';
 import type { Lease } from './lease.js';
 import type { PoolSettings } from './pool-options.js';
 import { WaiterQueue } from './waiter-queue.js';
@@ -20,6 +22,8 @@ export interface QueueHost {
   lend(client: pg.Client, stack: Error | undefined): Lease | undefined;
   /** Gives a connection nobody waits for back to the idle store. */
   toStore(client: pg.Client): void;
+  /** Destroys a connection taken from the idle store. */
+  discard(client: pg.Client, reason: DestroyReason): void;
 }
 
 /** The parts of the pool the queue works with. */
@@ -39,7 +43,7 @@ export interface QueueParts {
  * with the oldest waiter, connection jobs started while there is room, deadlines and aborts, fail-fast
  * exhaustion.
  */
-export class AcquireQueue implements RequestOwner, JobHost {
+export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
   readonly #host: QueueHost;
   readonly #parts: QueueParts;
   readonly #jobs: ConnectionJobs;
@@ -73,6 +77,16 @@ export class AcquireQueue implements RequestOwner, JobHost {
   /** JobHost: the oldest waiter's deadline. */
   headDeadline(): number | undefined {
     return this.#waiters.peek()?.deadline;
+  }
+
+  /** SweepHost: true when the connection broke. */
+  isBroken(client: pg.Client): boolean {
+    return this.#parts.factory.info(client)?.brokenBy !== undefined;
+  }
+
+  /** SweepHost: a broken idle connection goes. */
+  destroyBroken(client: pg.Client): void {
+    this.#host.discard(client, 'broken');
   }
 
   /** Records a failed connection attempt of the store's (for `min`). */

@@ -1,8 +1,6 @@
 import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './connection-factory.js';
 
-export type { DestroyReason };
-
 /**
  * Why a connection cannot be lent or kept, once the caller knows it must go: the pool is closing, or it broke
  * (or the pool has no record of it), or else `otherwise` (the caller's own reason: expired, idle).

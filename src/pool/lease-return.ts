@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
+import type { DestroyReason } from '../logging/events.js';
 import { LogEvent } from '../logging/events.js';
-import type { DestroyReason } from './destroy-reason.js';
 import type { Lease } from './lease.js';
 import type { ResetMode } from './pool-options.js';
 

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { ScopeClosedError } from '../errors.js';
+import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './connection-factory.js';
-import type { DestroyReason } from './destroy-reason.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
 export type LeaseState = 'leased' | 'released' | 'broken';

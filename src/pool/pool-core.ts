@@ -2,30 +2,24 @@ import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { PoolClosedError, type PoolStats } from '../errors.js';
-import { LogEvent } from '../logging/events.js';
+import type { DestroyReason } from '../logging/events.js';
 import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
-import { pollUntil } from '../util/timers.js';
 import { AcquireFailures } from './acquire-failures.js';
+import type { AcquireOptions } from './acquire-options.js';
 import { AcquireQueue, type QueueHost } from './acquire-queue.js';
 import { ConnectGate } from './connect-gate.js';
 import { ConnectionFactory } from './connection-factory.js';
-import { type DestroyReason, unusableReason } from './destroy-reason.js';
+import { unusableReason } from './destroy-reason.js';
 import { createIdleStore, type IdleStore } from './idle-store.js';
+import { IdleSweep } from './idle-sweep.js';
 import { LeakDetector } from './leak-detector.js';
 import { Lease, type LeaseOwner } from './lease.js';
 import { logLent, logReturned } from './lease-events.js';
 import { resetConnection, returnVerdict } from './lease-return.js';
 import { checkNestedAcquire } from './nested-acquire.js';
-import { type AcquireOptions, checkMillis, type PoolSettings } from './pool-options.js';
-
-export type { AcquireOptions };
-
-/** Options of `pool.close()`. */
-export interface CloseOptions {
-  /** How long borrowed connections get to come back before they are destroyed. Default 10 000. */
-  timeoutMillis?: number;
-}
+import { type CloseOptions, closePool, closeTimeout } from './pool-close.js';
+import type { PoolSettings } from './pool-options.js';
 
 /** Counts the pool reports but does not keep itself (`PoolStats.commits`, `rollbacks`: the transactions'). */
 export interface OutcomeCounts {
@@ -57,10 +51,9 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   readonly #leases = new Set<Lease>();
   readonly #stopping = new AbortController();
   #acquired = 0;
-  /** An idle sweep is due (see #scheduleIdleSweep). */
-  #sweepScheduled = false;
+  /** The pool's life: lending, closing (close() called), closed (every connection gone). */
+  #phase: 'open' | 'closing' | 'closed' = 'open';
   #closing: Promise<void> | undefined;
-  #closed = false;
   readonly #leaks: LeakDetector | undefined;
   readonly #captureStacks: boolean;
   /** The pool's name in log lines (`application_name` or 'pg-scope'). */
@@ -77,7 +70,6 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     this.log = createPoolLogger(settings.logger, this.#name, redactor);
     this.#failures = new AcquireFailures(this, this.#gate, redactor, this.log);
     this.#factory = new ConnectionFactory(settings, this.log);
-    this.#factory.onBroken = () => this.#scheduleIdleSweep();
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
     // connection, captures one for every acquire.
     this.#captureStacks = settings.leakDetectionMillis > 0;
@@ -115,6 +107,8 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
       log: this.log,
       stop: this.#stopping.signal,
     });
+    const sweep = new IdleSweep(this.#store, this.#queue);
+    this.#factory.onBroken = () => sweep.schedule();
     this.#store.start();
   }
 
@@ -136,7 +130,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
       max: this.settings.max,
       min: this.settings.min,
       size: store.size + this.#queue.connecting,
-      idle: this.#closed ? 0 : store.available,
+      idle: this.#phase === 'closed' ? 0 : store.available,
       borrowed: this.#leases.size,
       waiting: this.#queue.waiting,
       acquired: this.#acquired,
@@ -161,12 +155,12 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
 
   /** True once `close()` was called. */
   get closed(): boolean {
-    return this.#closing !== undefined;
+    return this.#phase !== 'open';
   }
 
   /** @internal QueueHost: true once `close()` was called. */
   get closing(): boolean {
-    return this.#closing !== undefined;
+    return this.#phase !== 'open';
   }
 
   /**
@@ -174,7 +168,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
    * Rejects with PoolExhaustedError, ConnectError, PoolClosedError, NestedAcquireError or `signal.reason`.
    */
   async lease(options?: AcquireOptions, checkNested: boolean | 'whenFull' = true): Promise<Lease> {
-    if (this.#closing) throw new PoolClosedError();
+    if (this.#phase !== 'open') throw new PoolClosedError();
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
     const stack = this.#captureStacks ? new Error('connection acquired here') : undefined;
@@ -223,7 +217,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   /** @internal QueueHost: a lease of `client`, or undefined (the client destroyed) when it is unusable. */
   lend(client: pg.Client, stack: Error | undefined): Lease | undefined {
     const info = this.#factory.info(client);
-    if (!info || info.brokenBy !== undefined || performance.now() >= info.expiresAt || this.#closing) {
+    if (!info || info.brokenBy !== undefined || performance.now() >= info.expiresAt || this.closing) {
       this.#storeDestroy(client, unusableReason(info, this.closing, 'expired'));
       return undefined;
     }
@@ -237,35 +231,6 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     this.#acquired++;
     logLent(this.log, lease, lease.acquiredAt - started, this.settings.slowAcquireMillis, this);
     return lease;
-  }
-
-  /**
-   * A connection broke: if it sits idle in the store, take it out now rather than at the next acquire, so
-   * `stats()` (idle, size) tells the truth and `min` is kept. The store has no way to remove one idle
-   * connection, so every idle connection not owed to a pending acquire is taken, the broken ones destroyed
-   * and the rest handed on as returned connections are. Batched: pg reports one break twice.
-   */
-  #scheduleIdleSweep(): void {
-    if (this.#sweepScheduled || this.#closing) return;
-    this.#sweepScheduled = true;
-    setImmediate(() => {
-      this.#sweepScheduled = false;
-      const store = this.#store;
-      if (this.#closing || this.#queue.waiting > 0) return;
-      const taken: Promise<pg.Client>[] = [];
-      for (let n = store.available - store.pending; n > 0; n--) taken.push(store.acquire());
-      for (const acquired of taken) {
-        acquired.then(
-          (client) => {
-            if (this.#factory.info(client)?.brokenBy !== undefined) this.#storeDestroy(client, 'broken');
-            else this.#queue.deliver(client);
-          },
-          () => {
-            // Only a closing store rejects; close() cleans up.
-          },
-        );
-      }
-    });
   }
 
   /** @internal LeaseOwner: the exactly-once return of a lease's connection. */
@@ -292,9 +257,14 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     logReturned(this.log, lease);
     // A healthy connection goes straight to the oldest waiter (back to the store only when nobody waits):
     // a round through the store's release and acquire costs CPU and leaves the connection idle meanwhile.
-    if (reason === undefined && lease.info.brokenBy === undefined && !this.#closing)
+    if (reason === undefined && lease.info.brokenBy === undefined && !this.closing)
       this.#queue.deliver(client);
     else this.#storeDestroy(client, reason ?? unusableReason(lease.info, this.closing, 'broken'), lease);
+  }
+
+  /** @internal QueueHost: destroys a connection taken from the store. */
+  discard(client: pg.Client, reason: DestroyReason): void {
+    this.#storeDestroy(client, reason);
   }
 
   /** @internal QueueHost: gives a connection nobody waits for back to the store. */
@@ -325,37 +295,27 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
 
   /**
    * Closes the pool: new acquires and waiting acquirers reject with PoolClosedError; borrowed connections get
-   * `timeoutMillis` to come back, then are destroyed. Idempotent.
+   * `timeoutMillis` to come back, then are destroyed. Idempotent: a second call returns the first's promise.
    */
   close(options?: CloseOptions): Promise<void> {
     if (this.#closing) return this.#closing;
-    const timeoutMillis =
-      options?.timeoutMillis === undefined
-        ? 10_000
-        : checkMillis('timeoutMillis', options.timeoutMillis, { allowZero: true, allowInfinity: true });
-    this.#closing = this.#close(timeoutMillis);
+    const timeoutMillis = closeTimeout(options);
+    const parts = {
+      log: this.log,
+      stats: () => this.stats(),
+      queue: this.#queue,
+      failures: this.#failures,
+      stopping: this.#stopping,
+      leaks: this.#leaks,
+      factory: this.#factory,
+      leases: this.#leases,
+      store: this.#store,
+    };
+    this.#phase = 'closing';
+    this.#closing = closePool(parts, timeoutMillis).then(() => {
+      this.#phase = 'closed';
+    });
     return this.#closing;
-  }
-
-  async #close(timeoutMillis: number): Promise<void> {
-    if (this.log.isLevelEnabled('debug')) {
-      this.log.debug({ event: LogEvent.close, stats: this.stats() }, 'closing pool');
-    }
-    this.#queue.rejectAll(() => new PoolClosedError());
-    this.#failures.flush();
-    this.#stopping.abort();
-    this.#leaks?.stop();
-    const deadline = performance.now() + timeoutMillis;
-    // Closing connections (cancel requests, goodbyes) count against the same timeout.
-    this.#factory.finishBy(deadline);
-    this.#factory.abortConnecting();
-    await pollUntil(() => this.#leases.size === 0, deadline, 25);
-    await Promise.all([...this.#leases].map((lease) => lease.revoke('pool closed')));
-    await this.#queue.drained();
-    for (const client of this.#store.leftovers()) await this.#factory.destroy(client, 'pool closed');
-    await this.#store.close();
-    await this.#factory.ended();
-    this.#closed = true;
   }
 
   /** `JSON.stringify` shows the pool's name and counters, never its settings. */

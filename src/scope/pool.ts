@@ -1,8 +1,10 @@
 import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import type { PoolStats } from '../errors.js';
-import { type AcquireOptions, type CloseOptions, PoolCore } from '../pool/pool-core.js';
-import { checkAcquireOptions, normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
+import { type AcquireOptions, checkAcquireOptions } from '../pool/acquire-options.js';
+import type { CloseOptions } from '../pool/pool-close.js';
+import { PoolCore } from '../pool/pool-core.js';
+import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
 import { findFrame, runInFrame } from '../pool/scope-context.js';
 import { checkJoinOptions } from '../tx/join-options.js';
 import { poolLeaseSource } from '../tx/lease-source.js';
@@ -16,8 +18,6 @@ import { PgPoolView } from './pg-pool-view.js';
 import { type PingOptions, ping } from './ping.js';
 import { RequestScope } from './request-scope.js';
 import { UsingHint } from './using-hint.js';
-
-export type { AcquireOptions, AmbientScope, CloseOptions, PingOptions };
 
 /**
  * The pool: acquire scopes, transaction scopes, and the ambient scope — code running inside a callback scope

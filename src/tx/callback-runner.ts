@@ -1,5 +1,5 @@
 import { SavepointOpenError } from '../errors.js';
-import type { DestroyReason } from '../pool/destroy-reason.js';
+import type { DestroyReason } from '../logging/events.js';
 import type { Lease } from '../pool/lease.js';
 import { runInFrame } from '../pool/scope-context.js';
 

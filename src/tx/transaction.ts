@@ -1,6 +1,6 @@
 import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
-import type { DestroyReason } from '../pool/destroy-reason.js';
+import type { DestroyReason } from '../logging/events.js';
 import type { Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
 import { runCallback } from './callback-runner.js';
@@ -13,8 +13,6 @@ import type { TransactionState } from './transaction-state.js';
 import { checkSavepointOptions, type TxSettings } from './tx-options.js';
 import type { TxOutcomes } from './tx-outcomes.js';
 import { TxRecord } from './tx-record.js';
-
-export type { TransactionState };
 
 /** The handle of each record, for `openChild()` (a record keeps its handle only as an untyped frame object). */
 const records = new WeakMap<TxRecord, Transaction>();

@@ -28,5 +28,3 @@ export class TxOutcomes implements OutcomeCounts {
     this.#rollbacks++;
   }
 }
-
-export type { OutcomeCounts };

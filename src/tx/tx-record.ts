@@ -1,5 +1,5 @@
 import { SavepointOpenError, ScopeClosedError } from '../errors.js';
-import type { DestroyReason } from '../pool/destroy-reason.js';
+import type { DestroyReason } from '../logging/events.js';
 import type { Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
 import { errorCode } from '../util/error-code.js';
