@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import type { TransactionOptions } from '../tx/tx-options.js';
+import type { TransactionOptions } from '../index.js';
 import { errorCode } from '../util/error-code.js';
 import { describeValue, likelyTypo } from '../util/option-checks.js';
 
