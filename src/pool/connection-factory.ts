@@ -5,8 +5,8 @@ import type { DestroyReason } from '../logging/events.js';
 import { LogEvent } from '../logging/events.js';
 import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
-import { endClient, holdProcess } from './client-socket.js';
 import { isConnectionLoss } from './connect-errors.js';
+import { endClient, holdProcess, setPipelined } from './pg-client-internals.js';
 import type { PoolSettings } from './pool-options.js';
 
 /** How long closing a connection keeps cancelling a query that is still running before it gives up. */
@@ -204,7 +204,7 @@ export class ConnectionFactory {
       );
     }
     // pg's end() waits for pipelined queries to finish: leave pipeline mode so a running query is dropped.
-    (client as { pipeline: boolean }).pipeline = false;
+    setPipelined(client, false);
     if (info && running && info.brokenBy === undefined) await this.#cancelRunning(client, info);
     await this.#end(client);
   }

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { ScopeClosedError } from '../errors.js';
 import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './connection-factory.js';
+import { setPipelined } from './pg-client-internals.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
 export type LeaseState = 'leased' | 'released' | 'broken';
@@ -99,12 +100,12 @@ export class Lease {
   startPipeline(): void {
     if (this.#pipelined) return;
     this.#pipelined = true;
-    (this.#client as { pipeline: boolean }).pipeline = true;
+    setPipelined(this.#client, true);
   }
 
   #endPipeline(): void {
     this.#pipelined = false;
-    (this.#client as { pipeline: boolean }).pipeline = false;
+    setPipelined(this.#client, false);
   }
 
   /** The client regardless of state, for the pool's own cleanup. */

@@ -1,11 +1,13 @@
 import type pg from 'pg';
 
 /**
- * The two things pg-scope does to a pg.Client's socket that pg's typed API has no method for, kept in this one
- * file: `client.ref()` / `client.unref()` (pg's Client methods, which pg's own pool calls for its
- * `allowExitOnIdle`, though @types/pg omits them) and `client.connection.stream` (declared by @types/pg; pg's
- * own `end()` destroys it the same way when the socket is dead). integration-tests/close-bounded.test.ts fails
- * if pg moves either.
+ * The things pg-scope does to a pg.Client that pg's typed API has no method for, kept in this one file:
+ * `client.ref()` / `client.unref()` (pg's Client methods, which pg's own pool calls for its
+ * `allowExitOnIdle`, though @types/pg omits them), `client.connection.stream` (declared by @types/pg; pg's
+ * own `end()` destroys it the same way when the socket is dead), and switching `client.pipeline` (pg's
+ * documented `pipeline` option, which @types/pg declares `readonly` and pg reads on every dispatch).
+ * integration-tests/close-bounded.test.ts fails if pg moves the first two, pg-client-internals.test.ts and
+ * integration-tests/tx-round-trips.test.ts if it changes the third.
  */
 interface SocketOwner {
   ref?: () => void;
@@ -44,4 +46,13 @@ export function endClient(client: pg.Client, waitMillis: number): Promise<void> 
     };
     client.end().then(done, done);
   });
+}
+
+/**
+ * Turns pg's pipeline mode on or off for the next queries: on, pg sends each query without waiting for the
+ * answer to the previous one (how BEGIN travels with a transaction's first statement); off before `end()`,
+ * which waits for pipelined queries to finish.
+ */
+export function setPipelined(client: pg.Client, on: boolean): void {
+  (client as { pipeline: boolean }).pipeline = on;
 }
