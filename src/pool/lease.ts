@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { ScopeClosedError } from '../errors.js';
 import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './connection-factory.js';
-import { setPipelined } from './pg-client-internals.js';
+import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
 export type LeaseState = 'leased' | 'released' | 'broken';
@@ -101,6 +101,8 @@ export class Lease {
     if (this.#pipelined) return;
     this.#pipelined = true;
     setPipelined(this.#client, true);
+    // What is sent in this tick (BEGIN with the first statement) leaves in one socket write.
+    corkUntilNextTick(this.#client);
   }
 
   #endPipeline(): void {

@@ -5,14 +5,15 @@ import type pg from 'pg';
  * `client.ref()` / `client.unref()` (pg's Client methods, which pg's own pool calls for its
  * `allowExitOnIdle`, though @types/pg omits them), `client.connection.stream` (declared by @types/pg; pg's
  * own `end()` destroys it the same way when the socket is dead), and switching `client.pipeline` (pg's
- * documented `pipeline` option, which @types/pg declares `readonly` and pg reads on every dispatch).
+ * documented `pipeline` option, which @types/pg declares `readonly` and pg reads on every dispatch), and
+ * corking that socket (pg corks it itself around an extended-protocol query).
  * integration-tests/close-bounded.test.ts fails if pg moves the first two, pg-client-internals.test.ts and
  * integration-tests/tx-round-trips.test.ts if it changes the third.
  */
 interface SocketOwner {
   ref?: () => void;
   unref?: () => void;
-  connection?: { stream?: { destroy(): void } };
+  connection?: { stream?: { destroy(): void; cork?: () => void; uncork?: () => void } };
 }
 
 /** Whether the client's socket keeps the process alive (`true`, Node's default for a socket) or not. */
@@ -55,4 +56,16 @@ export function endClient(client: pg.Client, waitMillis: number): Promise<void> 
  */
 export function setPipelined(client: pg.Client, on: boolean): void {
   (client as { pipeline: boolean }).pipeline = on;
+}
+
+/**
+ * Holds back the client's socket writes until the current tick ends, so that queries sent together (BEGIN,
+ * the `settings` statement and the first statement of a transaction) leave in one write instead of one each.
+ * pg corks the same socket around each extended-protocol query; corks nest, so the outer one decides.
+ */
+export function corkUntilNextTick(client: pg.Client): void {
+  const stream = (client as unknown as SocketOwner).connection?.stream;
+  if (!stream?.cork || !stream.uncork) return;
+  stream.cork();
+  process.nextTick(() => stream.uncork?.());
 }
