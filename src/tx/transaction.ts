@@ -162,9 +162,13 @@ export class Transaction implements AsyncDisposable {
    * connection is lost while COMMIT is in flight, with `ScopeClosedError` when the transaction already ended,
    * with `SavepointOpenError` (changing nothing) while a savepoint opened inside it is still open.
    */
-  async commit(): Promise<void> {
-    this.#tx.guardInnermost('commit');
-    await commit(this.#tx);
+  commit(): Promise<void> {
+    try {
+      this.#tx.guardInnermost('commit');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return commit(this.#tx);
   }
 
   /**
@@ -187,9 +191,13 @@ export class Transaction implements AsyncDisposable {
    * PostgreSQL: their handles are then `'rolledBack'` and reject later use with `ScopeClosedError`.
    * Rejects with `ScopeClosedError` when already ended.
    */
-  async rollback(): Promise<void> {
-    this.#tx.guard('roll back');
-    await rollback(this.#tx, 'rollback requested');
+  rollback(): Promise<void> {
+    try {
+      this.#tx.guard('roll back');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return rollback(this.#tx, 'rollback requested');
   }
 
   /** `await using`: rolls back unless committed (logged at debug as `'disposed without commit'`). */
