@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { DestroyReason } from '../logging/events.js';
+import { admission } from './acquire-admission.js';
 import type { AcquireFailures } from './acquire-failures.js';
 import { AcquireRequest, type RequestOwner } from './acquire-request.js';
 import type { ConnectGate } from './connect-gate.js';
@@ -10,6 +11,7 @@ import type { IdleStore } from './idle-store.js';
 import type { SweepHost } from './idle-sweep.js';
 import type { Lease } from './lease.js';
 import type { PoolSettings } from './pool-options.js';
+import { QueueDeadline } from './queue-deadline.js';
 import { WaiterQueue } from './waiter-queue.js';
 
 /** What the queue needs of the pool around it. */
@@ -52,6 +54,10 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
   #inboundIdle = 0;
   /** Connections the store is opening to keep `min` (counted in `store.size`, not in the jobs). */
   #storeCreating = 0;
+  /** The one timer for every waiter's deadline. */
+  readonly #deadline = new QueueDeadline(() => this.#expireDue());
+  /** True while the deadlines are in queue order (the usual case: one timeout for all), so the head's is next. */
+  #ordered = true;
 
   constructor(host: QueueHost, parts: QueueParts) {
     this.#host = host;
@@ -121,41 +127,70 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
     first: boolean,
   ): Promise<Lease> {
     const { settings: s, failures, gate, store } = this.#parts;
-    const borrowed = this.#host.borrowed;
-    // Fail fast only when every connection the pool may have is borrowed or already promised to an earlier
-    // caller: a connection still being opened (by min-keeping, or for this queue) is one to wait for.
-    if (timeoutMillis === 0 && borrowed + (first ? 0 : this.#waiters.size) >= s.max) {
-      return Promise.reject(failures.exhausted('no-wait', started));
-    }
-    // Callers waiting only for a connection the pool still has room to open do not count against maxWaiting
-    // (so `maxWaiting: 0` means "never wait for a borrowed connection"); the queue stays bounded by
-    // maxWaiting + max even while the server is down.
-    if (this.#waiters.size >= s.maxWaiting + Math.max(0, s.max - borrowed)) {
-      return Promise.reject(failures.exhausted('queue-full', started));
-    }
-    const full = store.size + this.#jobs.running >= s.max;
-    if (gate.permanent && gate.delayMillis() > 0 && !full) {
-      return Promise.reject(failures.connectError(started));
-    }
+    const refused = admission({
+      timeoutMillis,
+      first,
+      max: s.max,
+      maxWaiting: s.maxWaiting,
+      borrowed: this.#host.borrowed,
+      waiting: this.#waiters.size,
+      size: store.size + this.#jobs.running,
+      refusedForGood: gate.permanent && gate.delayMillis() > 0,
+    });
+    if (refused === 'connect-error') return Promise.reject(failures.connectError(started));
+    if (refused) return Promise.reject(failures.exhausted(refused, started));
     // With timeout 0 a caller never waits for a borrowed connection, only for one being opened for it.
     const limit = timeoutMillis === 0 ? s.connectTimeoutMillis : timeoutMillis;
     return new Promise<Lease>((resolve, reject) => {
       const request = new AcquireRequest(this, started, limit, stack, signal, resolve, reject);
       if (first) this.#requeueFront(request);
-      else request.node = this.#waiters.push(request);
+      else {
+        this.#enqueue(request);
+        this.#deadline.arm(request.deadline);
+      }
       this.dispatch();
     });
+  }
+
+  #enqueue(request: AcquireRequest): void {
+    const tail = this.#waiters.size > 0 ? this.#waiters.last() : undefined;
+    if (tail !== undefined && request.deadline < tail.deadline) this.#ordered = false;
+    request.node = this.#waiters.push(request);
+  }
+
+  /** The queue's timer fired: every waiter whose deadline has passed fails; the timer moves to the next one. */
+  #expireDue(): void {
+    const now = performance.now();
+    const due: AcquireRequest[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const request of this.#waiters.values()) {
+      if (request.deadline <= now) due.push(request);
+      else if (this.#ordered) {
+        next = request.deadline;
+        break;
+      } else next = Math.min(next, request.deadline);
+    }
+    for (const request of due) this.#expire(request);
+    if (this.#waiters.size === 0) this.#emptied();
+    else this.#deadline.arm(next, now);
   }
 
   /** RequestOwner: the caller's signal aborted. */
   leave(request: AcquireRequest, reason: unknown): void {
     if (!request.node?.queued) return;
     this.#waiters.remove(request.node);
+    if (this.#waiters.size === 0) this.#emptied();
     request.fail(reason);
   }
 
-  /** RequestOwner: the request's deadline passed. */
-  expire(request: AcquireRequest): void {
+  /** The queue is empty: no deadline to watch, and the next deadlines start in order again. */
+  #emptied(): void {
+    this.#deadline.clear();
+    this.#ordered = true;
+  }
+
+  /** The request's deadline passed. */
+  #expire(request: AcquireRequest): void {
     if (!request.node?.queued) return;
     const { gate, failures, settings } = this.#parts;
     const failedWhileWaiting = gate.lastFailureAt >= request.startedAt && gate.failures > 0;
@@ -182,6 +217,7 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
       this.dispatch();
       return;
     }
+    if (this.#waiters.size === 0) this.#emptied();
     request.fulfil(lease);
   }
 
@@ -189,8 +225,10 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
     // Rare path (a broken idle connection met a waiter): rebuild the queue with this waiter first.
     const rest: AcquireRequest[] = [];
     for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) rest.push(w);
-    request.node = this.#waiters.push(request);
-    for (const w of rest) w.node = this.#waiters.push(w);
+    this.#ordered = true;
+    this.#enqueue(request);
+    for (const w of rest) this.#enqueue(w);
+    this.#deadline.arm(request.deadline);
   }
 
   /** Matches waiters with idle connections, and starts connection jobs while there is room. */
@@ -253,6 +291,7 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
   /** Rejects every waiter, each with a fresh `makeError()`. */
   rejectAll(makeError: () => unknown): void {
     for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) w.fail(makeError());
+    this.#emptied();
   }
 
   /** Resolves once no job runs and no idle connection is on its way to a waiter (pool closing). */

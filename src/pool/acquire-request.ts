@@ -1,17 +1,14 @@
-import { timerDelay } from '../util/timers.js';
 import type { Lease } from './lease.js';
 import type { Node } from './waiter-queue.js';
 
-/** What a waiting request tells its pool: the deadline passed, or the caller's signal aborted. */
+/** What a waiting request tells its pool: the caller's signal aborted (deadlines are the queue's own timer). */
 export interface RequestOwner {
-  /** The request's deadline passed while it was queued. */
-  expire(request: AcquireRequest): void;
   /** The caller's signal aborted while it was queued. */
   leave(request: AcquireRequest, reason: unknown): void;
 }
 
 /**
- * One caller waiting for a connection: its deadline (one timer, cleared when it settles), its abort signal's
+ * One caller waiting for a connection: its deadline (watched by the queue's one timer), its abort signal's
  * listener (removed when it settles), its place in the queue, and the promise it settles exactly once.
  */
 export class AcquireRequest {
@@ -25,7 +22,6 @@ export class AcquireRequest {
   node: Node<AcquireRequest> | undefined;
   readonly #resolve: (lease: Lease) => void;
   readonly #reject: (err: unknown) => void;
-  #timer: NodeJS.Timeout | undefined;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
 
@@ -43,9 +39,6 @@ export class AcquireRequest {
     this.stack = stack;
     this.#resolve = resolve;
     this.#reject = reject;
-    if (limitMillis !== Number.POSITIVE_INFINITY) {
-      this.#timer = setTimeout(() => owner.expire(this), timerDelay(limitMillis));
-    }
     if (signal) {
       this.#signal = signal;
       this.#onAbort = () => owner.leave(this, signal.reason);
@@ -72,7 +65,6 @@ export class AcquireRequest {
 
   #stop(): void {
     this.node = undefined;
-    clearTimeout(this.#timer);
     if (this.#signal && this.#onAbort) this.#signal.removeEventListener('abort', this.#onAbort);
     this.#signal = undefined;
     this.#onAbort = undefined;
