@@ -14,9 +14,6 @@ import { checkSavepointOptions, type TxSettings } from './tx-options.js';
 import type { TxOutcomes } from './tx-outcomes.js';
 import { TxRecord } from './tx-record.js';
 
-/** The handle of each record, for `openChild()` (a record keeps its handle only as an untyped frame object). */
-const records = new WeakMap<TxRecord, Transaction>();
-
 /**
  * A transaction (or, nested, a savepoint) on one leased connection. BEGIN is deferred until the first
  * statement and travels with it in one round trip; commit is explicit in the `await using` form, and leaving
@@ -24,7 +21,7 @@ const records = new WeakMap<TxRecord, Transaction>();
  * deadline or abort, with that error) and sends nothing.
  */
 export class Transaction implements AsyncDisposable {
-  readonly #tx: TxRecord;
+  readonly #tx: TxRecord<Transaction>;
 
   /** @internal Made by `pool.transaction()`, `conn.transaction()` and `tx.transaction()`. */
   constructor(
@@ -42,7 +39,6 @@ export class Transaction implements AsyncDisposable {
       settings,
       parent === undefined ? undefined : parent.#tx,
     );
-    records.set(this.#tx, this);
   }
 
   /**
@@ -237,8 +233,7 @@ export class Transaction implements AsyncDisposable {
 
   /** @internal RunnableTransaction: the savepoint still open directly inside this one. */
   openChild(): Transaction | undefined {
-    const child = this.#tx.openChild();
-    return child ? records.get(child) : undefined;
+    return this.#tx.openChild()?.handle;
   }
 
   /** @internal RunnableTransaction: ends without committing; never rejects. */

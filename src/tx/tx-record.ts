@@ -18,15 +18,15 @@ let nextTxId = 0;
  * steps that act on it (commit, rollback, abort, the first flight's re-send), each in a file of its own. Not
  * exported from the package: users only ever see the handle.
  */
-export class TxRecord {
+export class TxRecord<H extends object = object> {
   readonly core: PoolCore<TxOutcomes>;
   /** Replaced once at most: when the first flight is re-sent on another connection. */
   lease: Lease;
   /** True when the transaction took its own connection from the pool (and gives it back at its end). */
   readonly ownsLease: boolean;
-  readonly parent: TxRecord | undefined;
+  readonly parent: TxRecord<H> | undefined;
   /** The object users hold (the frame's handle, what `pool.current()` returns). */
-  readonly handle: object;
+  readonly handle: H;
   readonly settings: TxSettings;
   readonly startedAt = performance.now();
   /** The one state field and the one guard. */
@@ -36,7 +36,7 @@ export class TxRecord {
   /** A savepoint's name, unique in its transaction; empty at the top level. */
   readonly savepoint: string;
   /** The savepoint most recently opened directly inside this one; it blocks this one while it is active. */
-  child: TxRecord | undefined;
+  child: TxRecord<H> | undefined;
   /** The first statement error in this transaction or a savepoint inside it. */
   firstError: unknown;
   /** The deadline and abort watch (top level, when it has a deadline or a signal). */
@@ -50,12 +50,12 @@ export class TxRecord {
   #savepointCount = 0;
 
   constructor(
-    handle: object,
+    handle: H,
     core: PoolCore<TxOutcomes>,
     lease: Lease,
     ownsLease: boolean,
     settings: TxSettings,
-    parent: TxRecord | undefined,
+    parent: TxRecord<H> | undefined,
   ) {
     this.handle = handle;
     this.core = core;
@@ -81,8 +81,8 @@ export class TxRecord {
   }
 
   /** The top-level transaction. */
-  root(): TxRecord {
-    let t: TxRecord = this;
+  root(): TxRecord<H> {
+    let t: TxRecord<H> = this;
     while (t.parent) t = t.parent;
     return t;
   }
@@ -116,7 +116,7 @@ export class TxRecord {
   }
 
   /** The savepoint open directly inside this one, if any. */
-  openChild(): TxRecord | undefined {
+  openChild(): TxRecord<H> | undefined {
     const child = this.child;
     return child?.sm.active ? child : undefined;
   }
@@ -131,7 +131,7 @@ export class TxRecord {
 
   /** Records a statement error as the first error of this transaction and of the enclosing ones without one. */
   recordError(err: unknown): void {
-    for (let t: TxRecord | undefined = this; t; t = t.parent) {
+    for (let t: TxRecord<H> | undefined = this; t; t = t.parent) {
       if (t.firstError === undefined) t.firstError = err;
       else break;
     }
