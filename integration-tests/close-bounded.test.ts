@@ -2,7 +2,7 @@ import { Socket } from 'node:net';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPool, type Pool } from '../src/index.js';
-import { endClient, holdProcess } from '../src/pool/client-socket.js';
+import { endClient, holdProcess } from '../src/pool/pg-client-internals.js';
 import { captureLog, pollUntil, settle } from './support/pool-test-kit.js';
 import { type StubbornServer, startStubbornServer } from './support/stubborn-server.js';
 
@@ -119,7 +119,7 @@ describe('close() against a server that never closes a socket', () => {
     expect(await sessionsEnded(server, 1, 1_000)).toBe(1);
   });
 
-  it("pg's Client still has the socket pg-scope unrefs and destroys (src/pool/client-socket.ts)", async () => {
+  it("pg's Client still has the socket pg-scope unrefs and destroys (src/pool/pg-client-internals.ts)", async () => {
     const server = await startStubbornServer();
     servers.push(server);
     const client = new pg.Client({ host: server.host, port: server.port, user: 'app', database: 'app' });

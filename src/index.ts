@@ -21,7 +21,8 @@ export {
   UnsupportedStatementError,
 } from './errors.js';
 export { type DestroyReason, LogEvent, type LogEventName } from './logging/events.js';
-export type { AcquireOptions, CloseOptions, PingOptions } from './pool/pool.js';
+export type { AcquireOptions } from './pool/acquire-options.js';
+export type { CloseOptions } from './pool/pool-close.js';
 export {
   NESTED_ACQUIRE_MODES,
   type NestedAcquireMode,
@@ -30,10 +31,13 @@ export {
   RESET_MODES,
   type ResetMode,
 } from './pool/pool-options.js';
-export { Connection } from './tx/connection.js';
-export { type AmbientScope, createPool, Pool } from './tx/pool.js';
+export type { AmbientScope } from './scope/ambient-scope.js';
+export { Connection } from './scope/connection.js';
+export type { PingOptions } from './scope/ping.js';
+export { createPool, Pool } from './scope/pool.js';
 export { isRetryable } from './tx/retry.js';
-export { Transaction, type TransactionState } from './tx/transaction.js';
+export { Transaction } from './tx/transaction.js';
+export type { TransactionState } from './tx/transaction-state.js';
 export {
   ISOLATION_LEVELS,
   type IsolationLevel,

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Pool } from '../tx/pool.js';
+import type { Pool } from '../index.js';
 import { commitFailureBody, type RequestTransactionOptions, requestPolicy } from './request-transaction.js';
 
 export type { RequestTransactionOptions } from './request-transaction.js';

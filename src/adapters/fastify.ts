@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
-import type { Pool } from '../tx/pool.js';
-import type { RequestScope } from '../tx/request-scope.js';
+import type { Pool } from '../index.js';
 import { commitFailureBody, type RequestTransactionOptions, requestPolicy } from './request-transaction.js';
 
 export type { RequestTransactionOptions } from './request-transaction.js';
+
+/** The lazy transaction scope the pool runs each request in (reached through the public `Pool` only). */
+type RequestScope = Parameters<Parameters<Pool['runInRequestScope']>[2]>[0];
 
 /** Options of the Fastify plugin: the pool, and the request policy. */
 export interface PgScopeFastifyOptions extends RequestTransactionOptions<FastifyRequest> {

@@ -1,7 +1,7 @@
 import { ConfigError } from '../errors.js';
-import { thrownField } from '../logging/thrown-value.js';
-import { describeValue, likelyTypo } from '../pool/pool-options.js';
-import type { TransactionOptions } from '../tx/tx-options.js';
+import type { TransactionOptions } from '../index.js';
+import { errorCode } from '../util/error-code.js';
+import { describeValue, likelyTypo } from '../util/option-checks.js';
 
 /** Options of the request middleware (Express and Fastify alike). */
 export interface RequestTransactionOptions<Req> {
@@ -86,9 +86,5 @@ export function requestPolicy<Req>(options: RequestTransactionOptions<Req> | und
 
 /** The body of the 500 response that replaces a response whose transaction failed to commit. */
 export function commitFailureBody(err: unknown): CommitFailureBody {
-  const code = thrownField(err, 'code');
-  return {
-    error: 'the transaction could not be committed',
-    code: typeof code === 'string' ? code : undefined,
-  };
+  return { error: 'the transaction could not be committed', code: errorCode(err) };
 }

@@ -34,6 +34,22 @@ export class ConnectGate {
     return Math.max(0, this.#nextAttemptAt - now);
   }
 
+  /**
+   * The wait before the next attempt for a caller whose wait ends at `deadline`: the backoff, brought forward
+   * when it would end past that caller's last chance (`deadline` less `leadMillis`). One attempt then starts
+   * at that last chance (never sooner than the first backoff step after the last failure), so a server back
+   * by then serves the caller. Once that attempt has failed, the backoff runs its course.
+   */
+  delayBefore(deadline: number | undefined, leadMillis: number, now = performance.now()): number {
+    const delay = this.delayMillis(now);
+    if (delay === 0 || deadline === undefined || deadline === Number.POSITIVE_INFINITY) return delay;
+    const lastChance = deadline - leadMillis;
+    if (this.#lastFailureAt >= lastChance) return delay;
+    if (now + delay <= lastChance) return delay;
+    const at = Math.max(lastChance, this.#lastFailureAt + ConnectGate.BASE_DELAY_MILLIS);
+    return at < deadline ? Math.max(0, Math.min(delay, at - now)) : delay;
+  }
+
   /** Records a successful connection: the server is healthy again. */
   succeeded(): void {
     this.#failures = 0;

@@ -1,10 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import type { DestroyReason } from '../logging/events.js';
 import { LogEvent } from '../logging/events.js';
+import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
-import { endClient, holdProcess } from './client-socket.js';
 import { isConnectionLoss } from './connect-errors.js';
+import { endClient, holdProcess, setPipelined } from './pg-client-internals.js';
 import type { PoolSettings } from './pool-options.js';
 
 /** How long closing a connection keeps cancelling a query that is still running before it gives up. */
@@ -33,7 +35,7 @@ export interface ClientInfo {
 }
 
 /** Destroy reasons logged at warn: the connection broke, or could not be made safe for reuse. */
-const UNSAFE_REASONS: ReadonlySet<string> = new Set([
+const UNSAFE_REASONS: ReadonlySet<DestroyReason> = new Set<DestroyReason>([
   'broken',
   'reset failed',
   'query still running',
@@ -146,20 +148,11 @@ export class ConnectionFactory {
     if (!onConnect) return;
     const budget = this.#settings.connectTimeoutMillis - (performance.now() - started);
     if (budget === Number.POSITIVE_INFINITY) return void (await onConnect(client));
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        onConnect(client),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error('Connection terminated due to connection timeout (onConnect)')),
-            Math.min(Math.max(0, budget), 2 ** 31 - 1),
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await raceTimeout(
+      Promise.resolve(onConnect(client)),
+      budget,
+      () => new Error('Connection terminated due to connection timeout (onConnect)'),
+    );
   }
 
   #onClientError(client: pg.Client, id: number, err: Error): void {
@@ -198,7 +191,7 @@ export class ConnectionFactory {
    * Closes a connection for good. A query still running is cancelled first, so the backend does not go on
    * working for nobody. `scope`: the lease it is taken from, if any, for the line's `scopeId`. Never rejects.
    */
-  async destroy(client: pg.Client, reason: string, scope?: { readonly id: string }): Promise<void> {
+  async destroy(client: pg.Client, reason: DestroyReason, scope?: { readonly id: string }): Promise<void> {
     const info = this.#info.get(client);
     const running = (info?.inflight ?? 0) > 0;
     this.#destroyed++;
@@ -211,7 +204,7 @@ export class ConnectionFactory {
       );
     }
     // pg's end() waits for pipelined queries to finish: leave pipeline mode so a running query is dropped.
-    (client as { pipeline: boolean }).pipeline = false;
+    setPipelined(client, false);
     if (info && running && info.brokenBy === undefined) await this.#cancelRunning(client, info);
     await this.#end(client);
   }
@@ -265,7 +258,7 @@ export class ConnectionFactory {
     const wait = deadline - performance.now();
     if (wait <= 0) this.#hurry.abort();
     else if (wait !== Number.POSITIVE_INFINITY) {
-      this.#hurryTimer = setTimeout(() => this.#hurry.abort(), Math.min(wait, 2 ** 31 - 1));
+      this.#hurryTimer = setTimeout(() => this.#hurry.abort(), timerDelay(wait));
       // Only closing sockets need it, and they keep the process alive themselves.
       this.#hurryTimer.unref();
     }

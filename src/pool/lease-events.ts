@@ -5,7 +5,7 @@ import type { Lease } from './lease.js';
 
 /**
  * What the pool logs about its leases: lent (debug; warn when the wait was slow), returned (debug; info when a
- * leak ended) and held too long (warn, once, with the acquirer's stack). Every payload is built only when its
+ * leak ended). Every payload is built only when its
  * level is on.
  */
 
@@ -56,25 +56,6 @@ export function logReturned(log: Logger, lease: Lease): void {
         heldMillis: Math.round(performance.now() - lease.acquiredAt),
       },
       'released',
-    );
-  }
-}
-
-/** Warns once for each borrowed lease held longer than `leakMillis`, with its acquirer's stack. */
-export function sweepLeaks(log: Logger, leases: ReadonlySet<Lease>, leakMillis: number): void {
-  if (leases.size === 0 || !log.isLevelEnabled('warn')) return;
-  const now = performance.now();
-  for (const lease of leases) {
-    if (lease.leaked || now - lease.acquiredAt < leakMillis) continue;
-    lease.leaked = true;
-    log.warn(
-      {
-        event: LogEvent.leak,
-        scopeId: lease.id,
-        heldMillis: Math.round(now - lease.acquiredAt),
-        stack: lease.acquiredStack?.stack,
-      },
-      'connection held longer than leakDetectionMillis',
     );
   }
 }

@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import { ScopeClosedError } from '../errors.js';
+import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './connection-factory.js';
+import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
 export type LeaseState = 'leased' | 'released' | 'broken';
@@ -8,7 +10,7 @@ export type LeaseState = 'leased' | 'released' | 'broken';
 /** What a lease needs from its pool. */
 export interface LeaseOwner {
   /** Takes the connection back (reset and reuse, or destroy with `destroyReason`). Called once per lease. */
-  giveBack(lease: Lease, destroyReason: string | undefined): Promise<void>;
+  giveBack(lease: Lease, destroyReason: DestroyReason | undefined): Promise<void>;
   /** Marks the client broken if `err` says the connection is gone. */
   noteQueryError(client: pg.Client, err: unknown): void;
 }
@@ -98,12 +100,14 @@ export class Lease {
   startPipeline(): void {
     if (this.#pipelined) return;
     this.#pipelined = true;
-    (this.#client as { pipeline: boolean }).pipeline = true;
+    setPipelined(this.#client, true);
+    // What is sent in this tick (BEGIN with the first statement) leaves in one socket write.
+    corkUntilNextTick(this.#client);
   }
 
   #endPipeline(): void {
     this.#pipelined = false;
-    (this.#client as { pipeline: boolean }).pipeline = false;
+    setPipelined(this.#client, false);
   }
 
   /** The client regardless of state, for the pool's own cleanup. */
@@ -146,7 +150,7 @@ export class Lease {
    * Ends the lease: the pool resets and keeps the connection, or destroys it (`destroyReason`). Idempotent:
    * later calls return the first call's promise.
    */
-  end(destroyReason?: string): Promise<void> {
+  end(destroyReason?: DestroyReason): Promise<void> {
     if (this.#ending) return this.#ending;
     if (this.#state === 'leased') this.#state = 'released';
     this.#ending = this.#owner.giveBack(this, destroyReason);
@@ -154,7 +158,7 @@ export class Lease {
   }
 
   /** Takes the connection away from the scope (pool closing, or the connection is unusable). */
-  revoke(reason: string): Promise<void> {
+  revoke(reason: DestroyReason): Promise<void> {
     this.#state = 'broken';
     const onRevoke = this.onRevoke;
     this.onRevoke = undefined;

@@ -4,9 +4,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestPolicy } from '../adapters/request-transaction.js';
 import { ConfigError, PoolClosedError } from '../errors.js';
-import { createPool, type Pool } from '../tx/pool.js';
+import { createPool, type Pool } from '../index.js';
 import { normalizeTxOptions, type TransactionOptions } from '../tx/tx-options.js';
-import type { AcquireOptions } from './pool-options.js';
+import type { AcquireOptions } from './acquire-options.js';
 import { normalizePoolConfig, type PoolConfig } from './pool-options.js';
 
 /**

@@ -1,8 +1,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
-import { createPool } from '../tx/pool.js';
-import { describeValue, normalizePoolConfig, type PoolConfig } from './pool-options.js';
+import { createPool } from '../index.js';
+import { describeValue } from '../util/option-checks.js';
+import { normalizePoolConfig, type PoolConfig } from './pool-options.js';
 
 /** Calls `createPool(config)` and returns what it threw; fails the test when it did not throw. */
 function configErrorOf(config: unknown): ConfigError {

@@ -1,6 +1,8 @@
 import type { ClientConfig } from 'pg';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
+import { checkCount, checkMillis, checkOneOf, describeValue, likelyTypo } from '../util/option-checks.js';
+import { MAX_TIMER_MILLIS } from '../util/timers.js';
 import { type AllowedSettings, normalizeAllowedSettings } from './allowed-settings.js';
 import { type ClientOptions, checkClientStrings, sealClientConfig } from './client-options.js';
 
@@ -159,99 +161,6 @@ const DEFAULTS = {
   allowExitOnIdle: false,
 } as const;
 
-/**
- * Describes a value for an error message by its type, never by its content: a string is described by its
- * length only (`a string of 27 characters`), since a misplaced string may be a connection string or a
- * password.
- */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') {
-    if (value.length === 0) return 'an empty string';
-    return value.length === 1 ? 'a string of 1 character' : `a string of ${value.length} characters`;
-  }
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
-/**
- * Checks a millisecond option. `allowZero`: 0 is meaningful. `allowInfinity`: `Infinity` means "forever".
- * Throws `ConfigError` naming the field.
- */
-export function checkMillis(
-  field: string,
-  value: unknown,
-  { allowZero = false, allowInfinity = false }: { allowZero?: boolean; allowInfinity?: boolean } = {},
-): number {
-  const expect = `${allowZero ? 'a number >= 0' : 'a number > 0'}${allowInfinity ? ' (or Infinity)' : ''}`;
-  if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new ConfigError(field, `expected ${expect}, got ${describeValue(value)}`);
-  }
-  if (value === Number.POSITIVE_INFINITY) {
-    if (allowInfinity) return value;
-    throw new ConfigError(field, `expected ${expect}, got Infinity`);
-  }
-  if (!Number.isFinite(value) || value < 0 || (value === 0 && !allowZero)) {
-    throw new ConfigError(field, `expected ${expect}, got ${describeValue(value)}`);
-  }
-  return value;
-}
-
-function checkCount(field: string, value: unknown, minimum: number, allowInfinity = false): number {
-  if (allowInfinity && value === Number.POSITIVE_INFINITY) return value;
-  // Safe integers only: generic-pool reads max and min with parseInt, which turns 1e21 into 1.
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
-    throw new ConfigError(
-      field,
-      `expected an integer from ${minimum} to ${Number.MAX_SAFE_INTEGER}${allowInfinity ? ' (or Infinity)' : ''}, got ${describeValue(value)}`,
-    );
-  }
-  return value;
-}
-
-function checkOneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new ConfigError(
-      field,
-      `expected one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describeValue(value)}`,
-    );
-  }
-  return value as T;
-}
-
-/** Levenshtein distance, bounded: enough to spot a typo in an option name. */
-function editDistance(a: string, b: string): number {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  let prev = Array.from({ length: y.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= x.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= y.length; j++) {
-      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
-    }
-    prev = cur;
-  }
-  return prev[y.length] ?? 0;
-}
-
-/** The known option a misspelt key most likely meant, if any. */
-export function likelyTypo(key: string, known: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of known) {
-    const d = editDistance(key, candidate);
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  const limit = Math.max(1, Math.min(3, Math.floor(key.length / 4)));
-  // The distance ignores case, so 0 is a case slip ('Max'), unless the key is the option itself.
-  return best !== key && bestDistance <= limit ? best : undefined;
-}
-
 function isLogger(value: unknown): value is Logger {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
@@ -320,11 +229,11 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   // PostgreSQL takes whole milliseconds up to 2^31 - 1; a larger value would fail every connection attempt.
   if (
     statementTimeoutMillis !== undefined &&
-    (!Number.isInteger(statementTimeoutMillis) || statementTimeoutMillis > 2 ** 31 - 1)
+    (!Number.isInteger(statementTimeoutMillis) || statementTimeoutMillis > MAX_TIMER_MILLIS)
   ) {
     throw new ConfigError(
       'statementTimeoutMillis',
-      `expected whole milliseconds from 1 to ${2 ** 31 - 1}, got ${statementTimeoutMillis}`,
+      `expected whole milliseconds from 1 to ${MAX_TIMER_MILLIS}, got ${statementTimeoutMillis}`,
     );
   }
   if (input.logger !== undefined && !isLogger(input.logger)) {
@@ -349,7 +258,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   // pg treats 0 as "no connect timeout"; Infinity is our explicit spelling of that.
   // pg sets a timer with it, and timers fire after 1 ms for delays above 2^31 - 1 ms: cap it there.
   clientConfig.connectionTimeoutMillis =
-    connectTimeoutMillis === Number.POSITIVE_INFINITY ? 0 : Math.min(connectTimeoutMillis, 2 ** 31 - 1);
+    connectTimeoutMillis === Number.POSITIVE_INFINITY ? 0 : Math.min(connectTimeoutMillis, MAX_TIMER_MILLIS);
   if (statementTimeoutMillis !== undefined) clientConfig.statement_timeout = statementTimeoutMillis;
   if (input.pipeline !== undefined) {
     throw new ConfigError('pipeline', 'is managed by pg-scope per transaction scope; remove it');
@@ -376,33 +285,4 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     allowedSettings,
     clientConfig: sealClientConfig(clientConfig),
   });
-}
-
-/** Options of one acquire. */
-export interface AcquireOptions {
-  /** Overrides the pool's `acquireTimeoutMillis` for this acquire (0 = fail fast). */
-  timeoutMillis?: number;
-  /** Aborting stops waiting, leaves the queue and rejects with `signal.reason`. */
-  signal?: AbortSignal;
-}
-
-const ACQUIRE_OPTION_KEYS = new Set(['timeoutMillis', 'signal']);
-
-/** Validates the options of one acquire; throws `ConfigError` naming the field. */
-export function checkAcquireOptions(options: AcquireOptions | undefined): void {
-  if (options === undefined) return;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ConfigError('options', `expected an object, got ${describeValue(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!ACQUIRE_OPTION_KEYS.has(key)) {
-      throw new ConfigError(key, `unknown acquire option; allowed: ${[...ACQUIRE_OPTION_KEYS].join(', ')}`);
-    }
-  }
-  if (options.timeoutMillis !== undefined) {
-    checkMillis('timeoutMillis', options.timeoutMillis, { allowZero: true, allowInfinity: true });
-  }
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new ConfigError('signal', `expected an AbortSignal, got ${describeValue(options.signal)}`);
-  }
 }

@@ -26,6 +26,16 @@ export class WaiterQueue<T> {
     return this.#head?.value;
   }
 
+  /** The newest entry, left in the queue. */
+  last(): T | undefined {
+    return this.#tail?.value;
+  }
+
+  /** The entries, oldest first (the queue must not change while this runs). */
+  *values(): IterableIterator<T> {
+    for (let node = this.#head; node; node = node.next) yield node.value;
+  }
+
   /** Takes the oldest entry. */
   shift(): T | undefined {
     const node = this.#head;

@@ -1,6 +1,7 @@
 import { CommitUnknownError, TransactionRolledBackError } from '../errors.js';
-import { thrownField } from '../logging/thrown-value.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
+import { errorCode } from '../util/error-code.js';
+import { MAX_TIMER_MILLIS } from '../util/timers.js';
 import type { RetryOptions } from './tx-options.js';
 
 /** SQLSTATEs after which a fresh attempt of the whole transaction may succeed. */
@@ -14,14 +15,17 @@ const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 export function isRetryable(err: unknown): boolean {
   if (err instanceof CommitUnknownError) return false;
   if (err instanceof TransactionRolledBackError) return isRetryable(err.cause);
-  const code = thrownField(err, 'code');
-  if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) return true;
+  const code = errorCode(err);
+  if (code !== undefined && RETRYABLE_SQLSTATES.has(code)) return true;
   return isConnectionLoss(err);
 }
 
 /** The backoff before attempt `attempt + 1` (attempt counts from 1): exponential and capped, with "equal jitter": a random delay between half the ceiling and the ceiling. */
 export function retryDelayMillis(attempt: number, retry: Required<RetryOptions>): number {
-  // Capped at 2^31 - 1 ms: a longer timer would fire after 1 ms.
-  const ceiling = Math.min(retry.maxDelayMillis, retry.baseDelayMillis * 2 ** (attempt - 1), 2 ** 31 - 1);
+  const ceiling = Math.min(
+    retry.maxDelayMillis,
+    retry.baseDelayMillis * 2 ** (attempt - 1),
+    MAX_TIMER_MILLIS,
+  );
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }

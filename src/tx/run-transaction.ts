@@ -3,24 +3,17 @@ import { TransactionRolledBackError } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
 import { thrownField } from '../logging/thrown-value.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
-import type { Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
+import { runCallback } from './callback-runner.js';
+import type { LeaseSource } from './lease-source.js';
 import { isRetryable, retryDelayMillis } from './retry.js';
 import { Transaction } from './transaction.js';
 import type { TxSettings } from './tx-options.js';
-
-/** Where a transaction's connection comes from: a fresh lease per attempt, or the caller's connection. */
-export type LeaseSource =
-  | {
-      readonly kind: 'pool';
-      /** `checkNested: false`: the caller gives a connection back for it (re-sending a first flight). */
-      acquire(remainingMillis: number | undefined, checkNested?: false): Promise<Lease>;
-    }
-  | { readonly kind: 'connection'; readonly lease: Lease };
+import type { TxOutcomes } from './tx-outcomes.js';
 
 /** Opens a top-level transaction for the `await using` form (no BEGIN sent yet). */
 export async function openTransaction(
-  core: PoolCore,
+  core: PoolCore<TxOutcomes>,
   source: LeaseSource,
   settings: TxSettings,
 ): Promise<Transaction> {
@@ -44,7 +37,7 @@ export async function openTransaction(
  * an exponential backoff with jitter, while the failure is retryable, attempts remain and the deadline allows.
  */
 export async function runTransaction<T>(
-  core: PoolCore,
+  core: PoolCore<TxOutcomes>,
   source: LeaseSource,
   settings: TxSettings,
   fn: (tx: Transaction) => Promise<T> | T,
@@ -62,7 +55,7 @@ export async function runTransaction<T>(
     const aborted =
       settings.timeoutMillis !== undefined || settings.signal ? tx.watch(remaining()) : undefined;
     try {
-      return await tx.run(fn, aborted);
+      return await runCallback(tx, fn, aborted);
     } catch (err) {
       if (!retry || attempt >= retry.maxAttempts || !isRetryable(err) || settings.signal?.aborted) throw err;
       // On the caller's own connection, a lost connection cannot be retried: there is no second one.

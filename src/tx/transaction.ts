@@ -1,26 +1,18 @@
 import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
-import {
-  CommitUnknownError,
-  SavepointOpenError,
-  ScopeClosedError,
-  TransactionRolledBackError,
-  TransactionTimeoutError,
-} from '../errors.js';
-import { LogEvent } from '../logging/events.js';
-import { sendCancelRequest } from '../pool/cancel-request.js';
-import { isConnectionLoss } from '../pool/connect-errors.js';
+import type { DestroyReason } from '../logging/events.js';
 import type { Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
+import { runCallback } from './callback-runner.js';
+import { commit } from './commit.js';
+import { DeadlineWatch } from './deadline-watch.js';
+import { abort, rollback } from './rollback.js';
+import { openSavepointSql } from './savepoint-sql.js';
+import { sendStatement } from './statement.js';
+import type { TransactionState } from './transaction-state.js';
 import { checkSavepointOptions, type TxSettings } from './tx-options.js';
-
-/** A transaction's life. Only `'active'` accepts queries, savepoints, commit and rollback. */
-export type TransactionState = 'active' | 'committed' | 'rolledBack' | 'failed';
-
-/** How long an aborted transaction waits for its cancelled query to stop before destroying the connection. */
-const CANCEL_GRACE_MILLIS = 1_000;
-
-let nextTxId = 0;
+import type { TxOutcomes } from './tx-outcomes.js';
+import { TxRecord } from './tx-record.js';
 
 /**
  * A transaction (or, nested, a savepoint) on one leased connection. BEGIN is deferred until the first
@@ -29,57 +21,24 @@ let nextTxId = 0;
  * deadline or abort, with that error) and sends nothing.
  */
 export class Transaction implements AsyncDisposable {
-  /** A top-level transaction's number (its `txId` is built from it only when a line needs it). */
-  readonly #seq: number;
-  readonly #core: PoolCore;
-  /** Replaced once at most: when the first flight is re-sent on another connection (see #resendFirstFlight). */
-  #lease: Lease;
-  readonly #ownsLease: boolean;
-  readonly #parent: Transaction | undefined;
-  readonly #depth: number;
-  /** A savepoint's name, unique in its transaction (`pg_scope_sp_<n>`); empty at the top level. */
-  readonly #savepoint: string;
-  /** Top level: the number of savepoints opened so far, which names the next one. */
-  #savepointCount = 0;
-  /** The savepoint most recently opened directly inside this one; it blocks this one while it is active. */
-  #child: Transaction | undefined;
-  /** Why this savepoint ended without a statement of its own (an enclosing savepoint rolled back). */
-  #endedBy: string | undefined;
-  readonly #settings: TxSettings;
-  readonly #startedAt = performance.now();
-  #state: TransactionState = 'active';
-  #begun: boolean;
-  #firstError: unknown;
-  /** Top level: the error of BEGIN or of the `settings` statement sent with it, if one failed. */
-  #beginError: unknown;
-  /** Set when a scope that joined this transaction failed: COMMIT must not happen. */
-  #rollbackOnly: unknown;
-  #abortError: unknown;
-  #aborting: Promise<void> | undefined;
-  #rejectAborted: ((err: unknown) => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #onAbort: (() => void) | undefined;
-  #onRevoke: (() => void) | undefined;
-  #ending: Promise<void> | undefined;
-  /** Acquires another connection for re-sending the first flight (top level, pool's connection); once. */
-  #resend: (() => Promise<Lease>) | undefined;
-  /** Statements sent before any answer came (the first flight's). */
-  #flight = 0;
-  /** Set when the first answer (BEGIN's) arrived: from then on nothing is re-sent. */
-  #answered = false;
+  readonly #tx: TxRecord<Transaction>;
 
   /** @internal Made by `pool.transaction()`, `conn.transaction()` and `tx.transaction()`. */
-  constructor(core: PoolCore, lease: Lease, ownsLease: boolean, settings: TxSettings, parent?: Transaction) {
-    this.#core = core;
-    this.#lease = lease;
-    this.#ownsLease = ownsLease;
-    this.#settings = settings;
-    this.#parent = parent;
-    this.#depth = parent ? parent.#depth + 1 : 0;
-    this.#savepoint = parent ? `pg_scope_sp_${++parent.#root().#savepointCount}` : '';
-    this.#seq = parent ? 0 : ++nextTxId;
-    this.#begun = parent !== undefined;
-    if (!parent) lease.beforeClientAccess = () => this.#ensureBegun(false);
+  constructor(
+    core: PoolCore<TxOutcomes>,
+    lease: Lease,
+    ownsLease: boolean,
+    settings: TxSettings,
+    parent?: Transaction,
+  ) {
+    this.#tx = new TxRecord(
+      this,
+      core,
+      lease,
+      ownsLease,
+      settings,
+      parent === undefined ? undefined : parent.#tx,
+    );
   }
 
   /**
@@ -87,12 +46,22 @@ export class Transaction implements AsyncDisposable {
    * so a transaction that logs nothing builds no string.
    */
   get id(): string {
-    return this.#parent ? `${this.#parent.id}.${this.#depth}` : `t${this.#seq.toString(36)}`;
+    return this.#tx.id;
   }
 
   /** Short id of the acquire scope (the connection) this transaction runs on, as in log lines (`scopeId`). */
   get scopeId(): string {
-    return this.#lease.id;
+    return this.#tx.lease.id;
+  }
+
+  /** `'active'`, `'committed'`, `'rolledBack'` or `'failed'` (the outcome is an error: see the rejection). */
+  get state(): TransactionState {
+    return this.#tx.sm.state;
+  }
+
+  /** @internal The options the transaction was opened with (a savepoint: its top-level transaction's). */
+  get settings(): TxSettings {
+    return this.#tx.settings;
   }
 
   /**
@@ -101,18 +70,9 @@ export class Transaction implements AsyncDisposable {
    * Throws `ScopeClosedError` once the transaction has ended.
    */
   rawClient(what: string, forQuery = true): pg.Client {
-    this.#guard(what);
-    return forQuery ? this.#lease.client(what) : this.#lease.rawClient;
-  }
-
-  /** @internal The options the transaction was opened with (a savepoint: its top-level transaction's). */
-  get settings(): TxSettings {
-    return this.#settings;
-  }
-
-  /** `'active'`, `'committed'`, `'rolledBack'` or `'failed'` (the outcome is an error: see the rejection). */
-  get state(): TransactionState {
-    return this.#state;
+    const tx = this.#tx;
+    tx.guard(what);
+    return forQuery ? tx.lease.client(what) : tx.lease.rawClient;
   }
 
   /**
@@ -120,128 +80,18 @@ export class Transaction implements AsyncDisposable {
    * `acquire` when this connection is found dead before any answer to it arrived.
    */
   allowResend(acquire: () => Promise<Lease>): void {
-    if (!this.#parent && this.#ownsLease) this.#resend = acquire;
+    const tx = this.#tx;
+    if (!tx.parent && tx.ownsLease) tx.flight.allowResend(acquire);
   }
 
   /** @internal Starts the deadline and abort watch (top level only); `remainingMillis` overrides the option. */
   watch(remainingMillis: number | undefined): Promise<never> {
-    const aborted = new Promise<never>((_, reject) => {
-      this.#rejectAborted = reject;
+    const tx = this.#tx;
+    const s = tx.settings;
+    tx.watch = new DeadlineWatch(tx.lease, remainingMillis, s.timeoutMillis, s.signal, (err, reason) => {
+      void abort(tx, err, reason);
     });
-    aborted.catch(() => {
-      // Observed by the callback runner when it races; the `await using` form sees the error on its next call.
-    });
-    if (remainingMillis !== undefined) {
-      this.#timer = setTimeout(
-        () => {
-          void this.#abort(
-            new TransactionTimeoutError(this.#settings.timeoutMillis ?? remainingMillis),
-            'timeout',
-          );
-        },
-        // setTimeout fires after 1 ms for delays above 2^31 - 1 ms (about 24.8 days): cap it there instead.
-        Math.min(Math.max(0, remainingMillis), 2 ** 31 - 1),
-      );
-    }
-    // The pool took the connection away (close): the deadline has nothing left to cut short, so its timer
-    // must not keep the process alive; a callback still running rejects now instead of at the deadline.
-    this.#onRevoke = () => {
-      this.#stopWatch();
-      this.#rejectAborted?.(new ScopeClosedError('cannot continue: the pool closed and took the connection'));
-    };
-    this.#lease.onRevoke = this.#onRevoke;
-    const signal = this.#settings.signal;
-    if (signal) {
-      this.#onAbort = () => void this.#abort(signal.reason, 'abort');
-      if (signal.aborted) this.#onAbort();
-      else signal.addEventListener('abort', this.#onAbort, { once: true });
-    }
-    return aborted;
-  }
-
-  #guard(what: string): void {
-    if (this.#abortError !== undefined) throw this.#abortError;
-    if (this.#state !== 'active') {
-      const why = this.#endedBy === undefined ? '' : ` (${this.#endedBy})`;
-      throw new ScopeClosedError(`cannot ${what}: transaction is ${this.#state}${why}`);
-    }
-    for (let p = this.#parent; p; p = p.#parent) {
-      if (p.#state !== 'active') {
-        throw new ScopeClosedError(`cannot ${what}: the enclosing transaction is ${p.#state}`);
-      }
-    }
-    if (this.#lease.state !== 'leased')
-      throw new ScopeClosedError(`cannot ${what}: the connection was released`);
-  }
-
-  /**
-   * The guard for work, savepoints and commit: besides {@link #guard}, this must be the innermost open
-   * savepoint. PostgreSQL keeps one stack of savepoints per transaction, so work sent here while a savepoint
-   * is open inside would belong to that savepoint, and a sibling opened now would be nested in it.
-   */
-  #guardInnermost(what: string): void {
-    this.#guard(what);
-    const open = this.#openChild();
-    if (open) throw new SavepointOpenError(what, open.id);
-  }
-
-  #enclosingActive(): boolean {
-    for (let p = this.#parent; p; p = p.#parent) if (p.#state !== 'active') return false;
-    return true;
-  }
-
-  #openChild(): Transaction | undefined {
-    const child = this.#child;
-    return child !== undefined && child.#state === 'active' ? child : undefined;
-  }
-
-  /** Sends BEGIN (and the transaction-local settings) if not yet sent. `pipeline`: do not wait for the answer. */
-  #ensureBegun(pipeline: boolean): void {
-    if (this.#begun || this.#state !== 'active') return;
-    this.#begun = true;
-    const lease = this.#lease;
-    lease.beforeClientAccess = undefined;
-    const s = this.#settings;
-    if (pipeline) lease.startPipeline();
-    const record = (err: unknown) => {
-      this.#beginError ??= err;
-      this.#recordError(err);
-    };
-    lease.query(s.begin).then(() => {
-      this.#answered = true;
-    }, record);
-    if (s.settingsSql) lease.query(s.settingsSql, s.settingParams as string[]).catch(record);
-    const log = this.#core.log;
-    if (log.isLevelEnabled('debug')) {
-      log.debug(
-        {
-          event: LogEvent.txBegin,
-          txId: this.id,
-          scopeId: lease.id,
-          isolation: s.isolation,
-          readOnly: s.readOnly,
-        },
-        'transaction begun',
-      );
-    }
-  }
-
-  /**
-   * What a failed statement rejects with: pg's own error, except that a statement refused only because BEGIN
-   * or the `settings` statement failed before it (`25P02`, the transaction is aborted) rejects with that
-   * earlier error, which says what went wrong (an unknown setting name, a bad value).
-   */
-  #statementError(err: unknown): unknown {
-    const beginError = this.#root().#beginError;
-    if (beginError !== undefined && (err as { code?: unknown } | null)?.code === '25P02') return beginError;
-    return err;
-  }
-
-  #recordError(err: unknown): void {
-    for (let t: Transaction | undefined = this; t; t = t.#parent) {
-      if (t.#firstError === undefined) t.#firstError = err;
-      else break;
-    }
+    return tx.watch.aborted;
   }
 
   /**
@@ -264,74 +114,11 @@ export class Transaction implements AsyncDisposable {
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
     try {
-      this.#guardInnermost('query');
+      this.#tx.guardInnermost('query');
     } catch (err) {
       return Promise.reject(err);
     }
-    const first = this.#resend !== undefined && !this.#answered;
-    this.#root().#ensureBegun(true);
-    if (first) this.#flight++;
-    const sent = this.#lease.query<R>(text, values);
-    return (first ? sent.catch((err: unknown) => this.#resendFirstFlight<R>(err, text, values)) : sent).catch(
-      (err: unknown) => {
-        this.#recordError(err);
-        throw this.#statementError(err);
-      },
-    );
-  }
-
-  /**
-   * The connection died under the first flight before any answer to it arrived: no COMMIT was sent, so the
-   * server committed nothing, and the callback has seen nothing. The same flight (BEGIN, settings, the one
-   * statement) goes once more on another connection of the pool, and the dead one is destroyed. Anything
-   * else (an answer came, more than one statement was in flight, a statement timeout, no connection to be
-   * had) rethrows `err`.
-   */
-  async #resendFirstFlight<R extends pg.QueryResultRow>(
-    err: unknown,
-    text: string | pg.QueryConfig,
-    values: unknown[] | undefined,
-  ): Promise<pg.QueryResult<R>> {
-    const acquire = this.#resend;
-    this.#resend = undefined;
-    const old = this.#lease;
-    const dead =
-      isConnectionLoss(err) && (err as { message?: unknown } | null)?.message !== 'Query read timeout';
-    if (!acquire || !dead || this.#answered || this.#flight !== 1 || old.info.inflight > 0) throw err;
-    if (this.#state !== 'active' || this.#abortError !== undefined) throw err;
-    let lease: Lease;
-    try {
-      lease = await acquire();
-    } catch {
-      // No other connection: the caller sees the connection loss, as without the re-send.
-      throw err;
-    }
-    if (this.#state !== 'active' || this.#abortError !== undefined) {
-      await lease.end();
-      throw err;
-    }
-    if (old.onRevoke === this.#onRevoke) old.onRevoke = undefined;
-    void old.end('broken');
-    this.#lease = lease;
-    if (this.#onRevoke) lease.onRevoke = this.#onRevoke;
-    this.#begun = false;
-    this.#firstError = undefined;
-    this.#beginError = undefined;
-    const log = this.#core.log;
-    if (log.isLevelEnabled('info')) {
-      log.info(
-        { event: LogEvent.txResend, txId: this.id, scopeId: lease.id, previousScopeId: old.id, err },
-        'connection lost before any answer to the first statement; re-sent on another connection',
-      );
-    }
-    this.#ensureBegun(true);
-    return lease.query<R>(text, values);
-  }
-
-  #root(): Transaction {
-    let t: Transaction = this;
-    while (t.#parent) t = t.#parent;
-    return t;
+    return sendStatement<R>(this.#tx, text, values);
   }
 
   /**
@@ -349,18 +136,20 @@ export class Transaction implements AsyncDisposable {
     options?: unknown,
   ): Promise<T | Transaction> {
     checkSavepointOptions(typeof fn === 'function' ? options : fn);
-    this.#guardInnermost('open a savepoint');
-    this.#root().#ensureBegun(true);
-    const inner = new Transaction(this.#core, this.#lease, false, this.#settings, this);
+    const tx = this.#tx;
+    tx.guardInnermost('open a savepoint');
+    tx.root().ensureBegun(true);
+    const inner = new Transaction(tx.core, tx.lease, false, tx.settings, this);
+    const child = inner.#tx;
     // Registered before SAVEPOINT is sent: a second savepoint opened beside it in the same tick is refused.
-    this.#child = inner;
-    await this.#lease.query(`SAVEPOINT ${inner.#savepoint}`).catch((err: unknown) => {
-      this.#recordError(err);
-      inner.#state = 'failed';
-      throw this.#statementError(err);
+    tx.child = child;
+    await tx.lease.query(openSavepointSql(child.savepoint)).catch((err: unknown) => {
+      tx.recordError(err);
+      child.sm.fail();
+      throw tx.statementError(err);
     });
     if (typeof fn !== 'function') return inner;
-    return inner.run(fn);
+    return runCallback(inner, fn);
   }
 
   /**
@@ -369,85 +158,13 @@ export class Transaction implements AsyncDisposable {
    * connection is lost while COMMIT is in flight, with `ScopeClosedError` when the transaction already ended,
    * with `SavepointOpenError` (changing nothing) while a savepoint opened inside it is still open.
    */
-  async commit(): Promise<void> {
-    this.#guardInnermost('commit');
-    this.#stopWatch();
-    if (this.#parent) return this.#releaseSavepoint();
-    const core = this.#core;
-    if (!this.#begun) {
-      // Nothing was sent: there is nothing to commit.
-      this.#state = 'committed';
-      core.totals.commits++;
-      this.#logCommit();
-      return this.#finish(undefined);
-    }
-    const lease = this.#lease;
-    const client = lease.rawClient;
-    if (this.#rollbackOnly !== undefined) {
-      await this.#rollback('joined scope failed', this.#rollbackOnly);
-      throw new TransactionRolledBackError(this.#rollbackOnly, true);
-    }
-    if (client.getTransactionStatus() === 'E' && lease.info.inflight === 0) {
-      await this.#rollback('error');
-      throw new TransactionRolledBackError(this.#firstError);
-    }
-    if (lease.info.brokenBy !== undefined) {
-      // The connection died before COMMIT was sent: the server rolled the transaction back.
-      this.#state = 'failed';
-      core.totals.rollbacks++;
-      this.#logRollback('connection lost', lease.info.brokenBy);
-      await this.#finish('broken');
-      throw lease.info.brokenBy;
-    }
-    let result: pg.QueryResult;
+  commit(): Promise<void> {
     try {
-      result = await lease.query('COMMIT');
+      this.#tx.guardInnermost('commit');
     } catch (err) {
-      this.#state = 'failed';
-      if (isConnectionLoss(err) && !wasNeverSent(err)) {
-        await this.#finish('broken');
-        throw new CommitUnknownError(err);
-      }
-      core.totals.rollbacks++;
-      this.#logRollback('commit failed', err);
-      // The server answered the COMMIT with an error: the transaction is over (rolled back).
-      if (!isConnectionLoss(err)) lease.transactionEndedByServer();
-      await this.#finish(isConnectionLoss(err) ? 'broken' : undefined);
-      throw err;
+      return Promise.reject(err);
     }
-    if (result.command === 'ROLLBACK') {
-      this.#state = 'rolledBack';
-      core.totals.rollbacks++;
-      this.#logRollback('error', this.#firstError);
-      await this.#finish(undefined);
-      throw new TransactionRolledBackError(this.#firstError);
-    }
-    this.#state = 'committed';
-    core.totals.commits++;
-    this.#logCommit();
-    await this.#finish(undefined);
-  }
-
-  async #releaseSavepoint(): Promise<void> {
-    const lease = this.#lease;
-    if (lease.rawClient.getTransactionStatus() === 'E' && lease.info.inflight === 0) {
-      await this.#rollback('error');
-      throw new TransactionRolledBackError(this.#firstError);
-    }
-    try {
-      await lease.query(`RELEASE SAVEPOINT ${this.#savepoint}`);
-    } catch (err) {
-      if ((err as { code?: unknown } | null)?.code === '25P02' && this.#firstError !== undefined) {
-        // pg rejects a failed statement on the server's ErrorResponse, before the ReadyForQuery that reports
-        // the aborted state, so the status check above can miss it: roll back to the savepoint instead.
-        await this.#rollback('error', this.#firstError);
-        throw new TransactionRolledBackError(this.#firstError);
-      }
-      this.#state = 'failed';
-      if (this.#parent) this.#parent.#recordError(err);
-      throw err;
-    }
-    this.#state = 'committed';
+    return commit(this.#tx);
   }
 
   /**
@@ -456,11 +173,11 @@ export class Transaction implements AsyncDisposable {
    * `TransactionRolledBackError` (cause = that error), even if the enclosing code caught the error.
    */
   async join<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T> {
-    this.#guardInnermost('join the transaction');
+    this.#tx.guardInnermost('join the transaction');
     try {
       return await fn(this);
     } catch (err) {
-      this.#root().#rollbackOnly ??= err;
+      this.#tx.root().sm.markRollbackOnly(err);
       throw err;
     }
   }
@@ -470,130 +187,63 @@ export class Transaction implements AsyncDisposable {
    * PostgreSQL: their handles are then `'rolledBack'` and reject later use with `ScopeClosedError`.
    * Rejects with `ScopeClosedError` when already ended.
    */
-  async rollback(): Promise<void> {
-    this.#guard('roll back');
-    await this.#rollback('rollback requested');
+  rollback(): Promise<void> {
+    try {
+      this.#tx.guard('roll back');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return rollback(this.#tx, 'rollback requested');
   }
 
   /** `await using`: rolls back unless committed (logged at debug as `'disposed without commit'`). */
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#aborting) await this.#aborting;
-    if (this.#state === 'active' && this.#enclosingActive()) {
-      await this.#rollback('disposed without commit');
-    } else {
-      await this.#finish(undefined);
-    }
+    const tx = this.#tx;
+    if (tx.aborting) await tx.aborting;
+    if (tx.sm.active && tx.enclosingActive()) await rollback(tx, 'disposed without commit');
+    else await tx.finish(undefined);
   }
 
-  /**
-   * Ends the transaction without committing. Never rejects: a failed ROLLBACK is logged (and attached to
-   * `cause` as `suppressed`) and the connection destroyed.
-   */
-  async #rollback(reason: string, cause?: unknown): Promise<void> {
-    this.#stopWatch();
-    if (this.#state !== 'active') return this.#finish(undefined);
-    this.#state = 'rolledBack';
-    // ROLLBACK (TO SAVEPOINT) ends every savepoint opened inside this one too: their handles are closed.
-    for (let open = this.#openChild(); open; open = open.#openChild()) {
-      open.#state = 'rolledBack';
-      open.#endedBy = `rolled back with ${this.#parent ? 'the enclosing savepoint' : 'the transaction'}`;
-      open.#logRollback('enclosing transaction rolled back', cause);
-    }
-    const lease = this.#lease;
-    if (!this.#parent) this.#core.totals.rollbacks++;
-    this.#logRollback(reason, cause);
-    if (!this.#begun || lease.state !== 'leased') return this.#finish(undefined);
-    if (lease.info.inflight > 0 || lease.info.brokenBy !== undefined) {
-      // A statement is still running (the callback did not await it) or the connection is gone: never reuse.
-      const why = lease.info.brokenBy !== undefined ? 'broken' : 'query still running';
-      if (!this.#ownsLease) await lease.revoke(why);
-      return this.#finish(why);
-    }
-    try {
-      if (this.#parent) {
-        const name = this.#savepoint;
-        await lease.query(`ROLLBACK TO SAVEPOINT ${name}`);
-        await lease.query(`RELEASE SAVEPOINT ${name}`);
-      } else {
-        await lease.query('ROLLBACK');
-      }
-    } catch (err) {
-      this.#state = 'failed';
-      const log = this.#core.log;
-      if (log.isLevelEnabled('error')) {
-        log.error(
-          { event: LogEvent.txRollbackFailed, txId: this.id, scopeId: lease.id, err },
-          'ROLLBACK failed; destroying the connection',
-        );
-      }
-      attachSuppressed(cause, err);
-      if (!this.#ownsLease) await lease.revoke('reset failed');
-      return this.#finish('reset failed');
-    }
-    return this.#finish(undefined);
+  /** @internal RunnableTransaction: the pool whose frame the callback runs in. */
+  get framePool(): object {
+    return this.#tx.core;
   }
 
-  #logRollback(reason: string, err: unknown): void {
-    const log = this.#core.log;
-    if (log.isLevelEnabled('debug')) {
-      log.debug(
-        { event: LogEvent.txRollback, txId: this.id, scopeId: this.#lease.id, reason, err },
-        'transaction rolled back',
-      );
-    }
+  /** @internal RunnableTransaction: the lease the transaction runs on now. */
+  get lease(): Lease {
+    return this.#tx.lease;
   }
 
-  #logCommit(): void {
-    const log = this.#core.log;
-    if (log.isLevelEnabled('debug')) {
-      log.debug(
-        {
-          event: LogEvent.txCommit,
-          txId: this.id,
-          scopeId: this.#lease.id,
-          durationMillis: Math.round(performance.now() - this.#startedAt),
-        },
-        'transaction committed',
-      );
-    }
+  /** @internal RunnableTransaction: true while it and its connection are open. */
+  get open(): boolean {
+    return this.#tx.sm.active && this.#tx.lease.state === 'leased';
   }
 
-  /** Gives the connection back if this transaction owns it. */
-  #finish(destroyReason: string | undefined): Promise<void> {
-    this.#stopWatch();
-    if (!this.#parent) this.#lease.beforeClientAccess = undefined;
-    if (!this.#ownsLease) return Promise.resolve();
-    this.#ending ??= this.#lease.end(destroyReason);
-    return this.#ending;
+  /** @internal RunnableTransaction: the deadline's or abort's error. */
+  get abortError(): unknown {
+    return this.#tx.sm.abortError;
   }
 
-  #stopWatch(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#onAbort) this.#settings.signal?.removeEventListener('abort', this.#onAbort);
-    this.#onAbort = undefined;
-    if (this.#onRevoke && this.#lease.onRevoke === this.#onRevoke) this.#lease.onRevoke = undefined;
-    this.#onRevoke = undefined;
+  /** @internal RunnableTransaction: after a deadline or abort, true once its cancel and rollback are done. */
+  async abortSettled(): Promise<boolean> {
+    if (!this.#tx.sm.aborted) return false;
+    await this.#tx.aborting;
+    return true;
   }
 
-  /** Deadline or abort: cancel the running statement, roll back (or destroy), and fail every later use. */
-  #abort(err: unknown, reason: 'timeout' | 'abort'): Promise<void> {
-    if (this.#state !== 'active' || this.#aborting) return this.#aborting ?? Promise.resolve();
-    this.#abortError = err;
-    this.#rejectAborted?.(err);
-    this.#aborting = (async () => {
-      const lease = this.#lease;
-      if (lease.info.inflight > 0 && lease.state === 'leased') {
-        // The grace runs from now, alongside the cancel request: a cancel sent into a dead network (it takes its
-        // own socket, which a partition swallows too) would otherwise add its whole timeout to every deadline.
-        const until = performance.now() + CANCEL_GRACE_MILLIS;
-        void sendCancelRequest(lease.rawClient);
-        while (lease.info.inflight > 0 && performance.now() < until)
-          await new Promise((r) => setTimeout(r, 5));
-      }
-      await this.#rollback(reason, err);
-    })();
-    return this.#aborting;
+  /** @internal RunnableTransaction: the savepoint still open directly inside this one. */
+  openChild(): Transaction | undefined {
+    return this.#tx.openChild()?.handle;
+  }
+
+  /** @internal RunnableTransaction: ends without committing; never rejects. */
+  rollbackFor(reason: string, cause?: unknown): Promise<void> {
+    return rollback(this.#tx, reason, cause);
+  }
+
+  /** @internal RunnableTransaction: gives the connection back if the transaction owns it. */
+  finish(destroyReason: DestroyReason | undefined): Promise<void> {
+    return this.#tx.finish(destroyReason);
   }
 
   /** `JSON.stringify`: the ids and the state; never the connection or the options. */
@@ -605,80 +255,11 @@ export class Transaction implements AsyncDisposable {
     /** The transaction's state. */
     state: TransactionState;
   } {
-    return { txId: this.id, scopeId: this.scopeId, state: this.#state };
+    return { txId: this.id, scopeId: this.scopeId, state: this.state };
   }
 
   /** `util.inspect`: what {@link toJSON} shows. */
   [inspect.custom](_depth = 0, options: InspectOptions = {}, show = inspect): string {
     return `Transaction ${show(this.toJSON(), options)}`;
   }
-
-  /**
-   * @internal The callback form: run `fn`, then commit if it resolved or roll back if it threw, and reject
-   * with the same error object. A deadline or abort rejects with its own error.
-   */
-  async run<T>(fn: (tx: Transaction) => Promise<T> | T, aborted?: Promise<never>): Promise<T> {
-    let value: T;
-    try {
-      const pending = this.#core.inFrame(
-        this,
-        () => this.#state === 'active' && this.#lease.state === 'leased',
-        this.#lease.acquiredStack,
-        () => fn(this),
-      );
-      if (aborted) {
-        // Promise.resolve adopts any thenable (Bluebird, a query builder), not only a native promise: a
-        // thenable that never settles is cut off by the deadline like a promise is.
-        const settled = Promise.resolve(pending);
-        settled.catch(() => {
-          // The deadline won the race; the callback's late error is superseded by the abort's.
-        });
-        value = await Promise.race([settled, aborted]);
-      } else {
-        value = await pending;
-      }
-    } catch (err) {
-      if (this.#abortError !== undefined) {
-        await this.#aborting;
-        throw this.#abortError;
-      }
-      await this.#rollback('error', err);
-      throw err;
-    }
-    if (this.#abortError !== undefined) {
-      await this.#aborting;
-      throw this.#abortError;
-    }
-    if (this.#state === 'active') {
-      const open = this.#openChild();
-      if (open) {
-        // The callback resolved with a savepoint of its own still open (an `await using` handle it kept):
-        // committing would keep work nobody committed. Roll back instead, and say why.
-        const err = new SavepointOpenError('commit', open.id);
-        await this.#rollback('error', err);
-        throw err;
-      }
-      await this.commit();
-    } else await this.#finish(undefined);
-    return value;
-  }
-}
-
-/** Attaches a failed ROLLBACK's error to the original error as `suppressed`, where that object allows it. */
-function attachSuppressed(cause: unknown, err: unknown): void {
-  if (cause === null || typeof cause !== 'object') return;
-  try {
-    if (Object.isExtensible(cause) && !('suppressed' in cause))
-      (cause as { suppressed?: unknown }).suppressed = err;
-  } catch {
-    // A Proxy whose traps throw: the rollback failure is logged anyway; there is nowhere to attach it.
-  }
-}
-
-/** pg refuses a query on a client that already lost its connection without sending anything. */
-function wasNeverSent(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : '';
-  return (
-    message.startsWith('Client has encountered a connection error') || message.startsWith('Client was closed')
-  );
 }

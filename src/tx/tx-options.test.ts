@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
+import { createPool } from '../index.js';
 import { normalizePoolConfig } from '../pool/pool-options.js';
-import { createPool } from './pool.js';
 import { checkSavepointOptions, normalizeTxOptions, type TransactionOptions } from './tx-options.js';
 
 /** Calls `normalizeTxOptions` with anything (bad options are the point) and returns the ConfigError it throws. */

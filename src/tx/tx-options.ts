@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors.js';
 import { type AllowedSettings, isSettingAllowed } from '../pool/allowed-settings.js';
-import { checkMillis, describeValue } from '../pool/pool-options.js';
+import { checkMillis, describeValue } from '../util/option-checks.js';
 
 /** Isolation levels a transaction may ask for. */
 export const ISOLATION_LEVELS = ['read committed', 'repeatable read', 'serializable'] as const;

@@ -1,5 +1,5 @@
 import { ScopeClosedError } from '../errors.js';
-import type { Transaction } from './transaction.js';
+import type { Transaction } from '../tx/transaction.js';
 
 /**
  * A transaction opened lazily for one unit of work (an HTTP request): nothing is acquired until the first

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyControl } from './pg-pool-view.js';
+import { classifyControl } from './sql-control.js';
 
 describe('classifyControl: what the pgPool() view does with a statement inside a joined transaction', () => {
   it.each([

@@ -1,0 +1,15 @@
+import type { DestroyReason } from '../logging/events.js';
+import type { ClientInfo } from './connection-factory.js';
+
+/**
+ * Why a connection cannot be lent or kept, once the caller knows it must go: the pool is closing, or it broke
+ * (or the pool has no record of it), or else `otherwise` (the caller's own reason: expired, idle).
+ */
+export function unusableReason(
+  info: ClientInfo | undefined,
+  closing: boolean,
+  otherwise: DestroyReason,
+): DestroyReason {
+  if (closing) return 'pool closed';
+  return info === undefined || info.brokenBy !== undefined ? 'broken' : otherwise;
+}

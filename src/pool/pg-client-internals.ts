@@ -1,0 +1,71 @@
+import type pg from 'pg';
+
+/**
+ * The things pg-scope does to a pg.Client that pg's typed API has no method for, kept in this one file:
+ * `client.ref()` / `client.unref()` (pg's Client methods, which pg's own pool calls for its
+ * `allowExitOnIdle`, though @types/pg omits them), `client.connection.stream` (declared by @types/pg; pg's
+ * own `end()` destroys it the same way when the socket is dead), and switching `client.pipeline` (pg's
+ * documented `pipeline` option, which @types/pg declares `readonly` and pg reads on every dispatch), and
+ * corking that socket (pg corks it itself around an extended-protocol query).
+ * integration-tests/close-bounded.test.ts fails if pg moves the first two, pg-client-internals.test.ts and
+ * integration-tests/tx-round-trips.test.ts if it changes the third.
+ */
+interface SocketOwner {
+  ref?: () => void;
+  unref?: () => void;
+  connection?: { stream?: { destroy(): void; cork?: () => void; uncork?: () => void } };
+}
+
+/** Whether the client's socket keeps the process alive (`true`, Node's default for a socket) or not. */
+export function holdProcess(client: pg.Client, hold: boolean): void {
+  const owner = client as unknown as SocketOwner;
+  if (hold) owner.ref?.();
+  else owner.unref?.();
+}
+
+/** Destroys the client's socket at once; pg then emits `'end'` and settles a pending `end()`. */
+export function destroySocket(client: pg.Client): void {
+  (client as unknown as SocketOwner).connection?.stream?.destroy();
+}
+
+/**
+ * Closes a client: pg's `end()` (Terminate, then the server closes the socket), given `waitMillis` for the
+ * server to do its part, after which the socket is destroyed — a server that never closes it (a hostile one,
+ * or a partition: TCP retries for about 15 minutes) cannot keep the caller waiting. Never rejects.
+ */
+export function endClient(client: pg.Client, waitMillis: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      destroySocket(client);
+      resolve();
+    }, waitMillis);
+    // The socket, while open, keeps the process alive; the timer only has to fire while it does.
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.end().then(done, done);
+  });
+}
+
+/**
+ * Turns pg's pipeline mode on or off for the next queries: on, pg sends each query without waiting for the
+ * answer to the previous one (how BEGIN travels with a transaction's first statement); off before `end()`,
+ * which waits for pipelined queries to finish.
+ */
+export function setPipelined(client: pg.Client, on: boolean): void {
+  (client as { pipeline: boolean }).pipeline = on;
+}
+
+/**
+ * Holds back the client's socket writes until the current tick ends, so that queries sent together (BEGIN,
+ * the `settings` statement and the first statement of a transaction) leave in one write instead of one each.
+ * pg corks the same socket around each extended-protocol query; corks nest, so the outer one decides.
+ */
+export function corkUntilNextTick(client: pg.Client): void {
+  const stream = (client as unknown as SocketOwner).connection?.stream;
+  if (!stream?.cork || !stream.uncork) return;
+  stream.cork();
+  process.nextTick(() => stream.uncork?.());
+}

@@ -1,0 +1,61 @@
+import type pg from 'pg';
+import type { Lease } from '../pool/lease.js';
+import { logResend } from './tx-log.js';
+import type { TxRecord } from './tx-record.js';
+
+/**
+ * Sends a statement in the transaction (the caller having passed the guard): BEGIN first if still deferred,
+ * in one flight with it. A failed statement rejects with pg's error (or BEGIN's, see `statementError`) and
+ * is recorded as the transaction's error.
+ */
+export function sendStatement<R extends pg.QueryResultRow>(
+  tx: TxRecord,
+  text: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+): Promise<pg.QueryResult<R>> {
+  const first = tx.flight.enter();
+  tx.root().ensureBegun(true);
+  const sent = tx.lease.query<R>(text, values);
+  return (first ? sent.catch((err: unknown) => resendFirstFlight<R>(tx, err, text, values)) : sent).catch(
+    (err: unknown) => {
+      tx.recordError(err);
+      throw tx.statementError(err);
+    },
+  );
+}
+
+/**
+ * The connection died under the first flight before any answer to it arrived (see `FirstFlight`): the same
+ * flight goes once more on another connection of the pool, and the dead one is destroyed. Anything else (an
+ * answer came, more than one statement was in flight, a statement timeout, no connection to be had)
+ * rethrows `err`.
+ */
+async function resendFirstFlight<R extends pg.QueryResultRow>(
+  tx: TxRecord,
+  err: unknown,
+  text: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+): Promise<pg.QueryResult<R>> {
+  const old = tx.lease;
+  const acquire = tx.flight.takeResend(err, old);
+  if (!acquire || !tx.sm.active || tx.sm.aborted) throw err;
+  let lease: Lease;
+  try {
+    lease = await acquire();
+  } catch {
+    // No other connection: the caller sees the connection loss, as without the re-send.
+    throw err;
+  }
+  if (!tx.sm.active || tx.sm.aborted) {
+    await lease.end();
+    throw err;
+  }
+  tx.watch?.moveTo(lease);
+  void old.end('broken');
+  tx.lease = lease;
+  tx.flight.restart();
+  tx.firstError = undefined;
+  logResend(tx.core.log, tx, old.id, err);
+  tx.ensureBegun(true);
+  return lease.query<R>(text, values);
+}

@@ -1,0 +1,3 @@
+import { first } from '../pool/uses-tx.js';
+
+export const adapterFirst = first;

@@ -1,0 +1,3 @@
+import { begin } from '../tx/transaction.js';
+
+export const first = begin;
