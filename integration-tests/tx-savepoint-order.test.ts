@@ -445,6 +445,30 @@ describe('property: savepoints opened, committed and rolled back in any order', 
       }),
       {
         numRuns: Number(process.env.FC_RUNS ?? 60),
+        // Always run, besides the random schedules, one of each kind of outcome counted below: an enclosing
+        // rollback that ends an open savepoint (then a use of the ended one), and a refused sibling with the
+        // transaction committed.
+        examples: [
+          [
+            [
+              { kind: 'open', h: 0 },
+              { kind: 'open', h: 1 },
+              { kind: 'insert', h: 2 },
+              { kind: 'rollback', h: 1 },
+              { kind: 'insert', h: 2 },
+            ],
+          ],
+          [
+            [
+              { kind: 'open', h: 0 },
+              { kind: 'open', h: 0 },
+              { kind: 'insert', h: 1 },
+              { kind: 'commit', h: 1 },
+              { kind: 'insert', h: 0 },
+              { kind: 'commit', h: 0 },
+            ],
+          ],
+        ],
         ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}),
         verbose: 1,
       },
