@@ -15,6 +15,8 @@ export interface RunnableTransaction {
   readonly state: string;
   /** The deadline's or abort's error. */
   readonly abortError: unknown;
+  /** True once a deadline or abort fired (a synchronous check, so the common path awaits nothing for it). */
+  readonly aborted: boolean;
   /** Resolves true (once cancel and rollback are done) after a deadline or abort, else false. */
   abortSettled(): Promise<boolean>;
   /** The savepoint still open directly inside, if any. */
@@ -55,11 +57,11 @@ export async function runCallback<H extends RunnableTransaction, T>(
       value = await pending;
     }
   } catch (err) {
-    if (await tx.abortSettled()) throw tx.abortError;
+    if (tx.aborted && (await tx.abortSettled())) throw tx.abortError;
     await tx.rollbackFor('error', err);
     throw err;
   }
-  if (await tx.abortSettled()) throw tx.abortError;
+  if (tx.aborted && (await tx.abortSettled())) throw tx.abortError;
   if (tx.state === 'active') {
     const open = tx.openChild();
     if (open) {

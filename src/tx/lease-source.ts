@@ -20,16 +20,18 @@ export function poolLeaseSource(
   settings: TxSettings,
   checkNested: boolean | 'whenFull',
 ): LeaseSource {
+  // Built once per transaction, not per acquire: without a deadline the options are the same every time.
+  const signalOnly = settings.signal ? { signal: settings.signal } : undefined;
   return {
     kind: 'pool',
     acquire: (remainingMillis, nested?: false) =>
       core.lease(
-        {
-          ...(remainingMillis === undefined
-            ? {}
-            : { timeoutMillis: Math.min(remainingMillis, core.settings.acquireTimeoutMillis) }),
-          ...(settings.signal ? { signal: settings.signal } : {}),
-        },
+        remainingMillis === undefined
+          ? signalOnly
+          : {
+              timeoutMillis: Math.min(remainingMillis, core.settings.acquireTimeoutMillis),
+              ...(settings.signal ? { signal: settings.signal } : {}),
+            },
         nested ?? checkNested,
       ),
   };
