@@ -1,7 +1,7 @@
 import { SavepointOpenError } from '../errors.js';
 import type { DestroyReason } from '../logging/events.js';
 import type { Lease } from '../pool/lease.js';
-import { runInFrame } from '../pool/scope-context.js';
+import { runInFrame, type ScopeFrame } from '../pool/scope-context.js';
 
 /** What the callback runner needs of a transaction (the `Transaction` class, seen without importing it). */
 export interface RunnableTransaction {
@@ -29,6 +29,25 @@ export interface RunnableTransaction {
   finish(destroyReason: DestroyReason | undefined): Promise<void>;
 }
 
+/** A transaction's frame: one object per transaction, with no closure for `isOpen`. */
+class TxFrame implements Omit<ScopeFrame, 'parent'> {
+  readonly pool: object;
+  readonly handle: RunnableTransaction;
+  readonly acquiredAt: Error | undefined;
+  /** Set by `runInFrame`; declared so every frame has the same shape. */
+  parent: ScopeFrame | undefined = undefined;
+
+  constructor(tx: RunnableTransaction) {
+    this.pool = tx.framePool;
+    this.handle = tx;
+    this.acquiredAt = tx.lease.acquiredStack;
+  }
+
+  isOpen(): boolean {
+    return this.handle.open;
+  }
+}
+
 /**
  * The callback form: runs `fn` inside the transaction's frame (so code it calls finds the transaction), then
  * commits if it resolved or rolls back if it threw, rejecting with the same error object. A deadline or abort
@@ -41,10 +60,7 @@ export async function runCallback<H extends RunnableTransaction, T>(
 ): Promise<T> {
   let value: T;
   try {
-    const pending = runInFrame(
-      { pool: tx.framePool, handle: tx, isOpen: () => tx.open, acquiredAt: tx.lease.acquiredStack },
-      () => fn(tx),
-    );
+    const pending = runInFrame(new TxFrame(tx), fn, tx);
     if (aborted) {
       // Promise.resolve adopts any thenable (Bluebird, a query builder), not only a native promise: a
       // thenable that never settles is cut off by the deadline like a promise is.
