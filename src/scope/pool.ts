@@ -7,7 +7,7 @@ import { PoolCore } from '../pool/pool-core.js';
 import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
 import { findFrame, runInFrame } from '../pool/scope-context.js';
 import { checkJoinOptions } from '../tx/join-options.js';
-import { poolLeaseSource } from '../tx/lease-source.js';
+import { type LeaseSource, poolLeaseSource } from '../tx/lease-source.js';
 import { openTransaction, runTransaction } from '../tx/run-transaction.js';
 import { Transaction } from '../tx/transaction.js';
 import { normalizeTxOptions, type TransactionOptions, type TxSettings } from '../tx/tx-options.js';
@@ -28,6 +28,8 @@ export class Pool implements AsyncDisposable {
   readonly #core: PoolCore<TxOutcomes>;
   readonly #usingHint: UsingHint;
   #pgPool: PgPoolView | undefined;
+  /** The lease source of `transaction(fn)` without options. */
+  #defaultSource: LeaseSource | undefined;
 
   /** @internal Use `createPool`. */
   constructor(core: PoolCore<TxOutcomes>) {
@@ -155,12 +157,13 @@ export class Pool implements AsyncDisposable {
     } catch (err) {
       return Promise.reject(err);
     }
-    return runTransaction(
-      core,
-      poolLeaseSource(core, settings, newConnectionCheck(settings)),
-      settings,
-      fnOrOptions,
-    );
+    // Without options the settings are always the same: so is the lease source, made once per pool.
+    let source = maybeOptions === undefined ? this.#defaultSource : undefined;
+    if (!source) {
+      source = poolLeaseSource(core, settings, newConnectionCheck(settings));
+      if (maybeOptions === undefined) this.#defaultSource = source;
+    }
+    return runTransaction(core, source, settings, fnOrOptions);
   }
 
   /** `transaction()` without a callback, or inside a scope of this pool (which it may join). */
