@@ -122,28 +122,46 @@ export class Lease {
   query<R extends pg.QueryResultRow>(
     config: string | pg.QueryConfig,
     values?: unknown[],
+    onError?: (err: unknown) => Promise<pg.QueryResult<R>>,
   ): Promise<pg.QueryResult<R>> {
     if (this.#state !== 'leased') {
-      return Promise.reject(new ScopeClosedError('cannot query: the scope has ended'));
+      const closed = Promise.reject(new ScopeClosedError('cannot query: the scope has ended'));
+      return onError === undefined ? closed : closed.catch(onError);
     }
-    const info = this.info;
     const client = this.#client;
     this.#transactionEnded = false;
-    info.inflight++;
+    this.info.inflight++;
     const promise = (
       values === undefined ? client.query<R>(config) : client.query<R>(config, values)
     ) as Promise<pg.QueryResult<R>>;
+    // One promise per query on top of pg's: the handlers are made once per lease, and a caller's own error
+    // handling (`onError`) runs in the same step instead of in a promise of its own.
     return promise.then(
-      (result) => {
-        if (--info.inflight === 0 && this.#pipelined) this.#endPipeline();
-        return result;
-      },
-      (err: unknown) => {
-        if (--info.inflight === 0 && this.#pipelined) this.#endPipeline();
-        this.#owner.noteQueryError(client, err);
-        throw err;
-      },
+      this.#settled as (result: pg.QueryResult<R>) => pg.QueryResult<R>,
+      onError === undefined
+        ? this.#failed
+        : (err: unknown) => {
+            this.#noteFailure(err);
+            return onError(err);
+          },
     );
+  }
+
+  /** A query answered: it is no longer in flight. */
+  readonly #settled = (result: unknown): unknown => {
+    if (--this.info.inflight === 0 && this.#pipelined) this.#endPipeline();
+    return result;
+  };
+
+  /** A query failed: it is no longer in flight, and the pool learns whether the connection died. */
+  readonly #failed = (err: unknown): never => {
+    this.#noteFailure(err);
+    throw err;
+  };
+
+  #noteFailure(err: unknown): void {
+    if (--this.info.inflight === 0 && this.#pipelined) this.#endPipeline();
+    this.#owner.noteQueryError(this.#client, err);
   }
 
   /**

@@ -22,11 +22,15 @@ export interface ScopeFrame {
 
 const storage = new AsyncLocalStorage<ScopeFrame>();
 
-/** Runs `fn` inside a new innermost frame. */
-export function runInFrame<T>(frame: Omit<ScopeFrame, 'parent'>, fn: () => T): T {
+/** Runs `fn(arg)` inside a new innermost frame (`arg` spares the caller a closure made only to pass it). */
+export function runInFrame<T, A = undefined>(
+  frame: Omit<ScopeFrame, 'parent'>,
+  fn: (arg: A) => T,
+  arg?: A,
+): T {
   // The frame is a fresh object made by the caller for this scope: link it to the enclosing one in place.
   (frame as { parent?: ScopeFrame | undefined }).parent = storage.getStore();
-  return storage.run(frame as ScopeFrame, fn);
+  return storage.run(frame as ScopeFrame, fn, arg as A);
 }
 
 /** The innermost open frame of `pool` in the current async context. */

@@ -7,10 +7,10 @@ import { PoolCore } from '../pool/pool-core.js';
 import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
 import { findFrame, runInFrame } from '../pool/scope-context.js';
 import { checkJoinOptions } from '../tx/join-options.js';
-import { poolLeaseSource } from '../tx/lease-source.js';
+import { type LeaseSource, poolLeaseSource } from '../tx/lease-source.js';
 import { openTransaction, runTransaction } from '../tx/run-transaction.js';
 import { Transaction } from '../tx/transaction.js';
-import { normalizeTxOptions, type TransactionOptions } from '../tx/tx-options.js';
+import { normalizeTxOptions, type TransactionOptions, type TxSettings } from '../tx/tx-options.js';
 import { TxOutcomes } from '../tx/tx-outcomes.js';
 import type { AmbientScope } from './ambient-scope.js';
 import { Connection } from './connection.js';
@@ -28,6 +28,8 @@ export class Pool implements AsyncDisposable {
   readonly #core: PoolCore<TxOutcomes>;
   readonly #usingHint: UsingHint;
   #pgPool: PgPoolView | undefined;
+  /** The lease source of `transaction(fn)` without options. */
+  #defaultSource: LeaseSource | undefined;
 
   /** @internal Use `createPool`. */
   constructor(core: PoolCore<TxOutcomes>) {
@@ -141,7 +143,31 @@ export class Pool implements AsyncDisposable {
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T>;
   transaction(options?: TransactionOptions): Promise<Transaction>;
-  async transaction<T>(
+  transaction<T>(
+    fnOrOptions?: ((tx: Transaction) => Promise<T> | T) | TransactionOptions,
+    maybeOptions?: TransactionOptions,
+  ): Promise<T | Transaction> {
+    const core = this.#core;
+    if (typeof fnOrOptions !== 'function' || findFrame(core))
+      return this.#transaction(fnOrOptions, maybeOptions);
+    // The common case, a callback outside any scope of this pool: no async layer that only forwards a promise.
+    let settings: TxSettings;
+    try {
+      settings = normalizeTxOptions(maybeOptions, 'callback', core.settings.allowedSettings);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // Without options the settings are always the same: so is the lease source, made once per pool.
+    let source = maybeOptions === undefined ? this.#defaultSource : undefined;
+    if (!source) {
+      source = poolLeaseSource(core, settings, newConnectionCheck(settings));
+      if (maybeOptions === undefined) this.#defaultSource = source;
+    }
+    return runTransaction(core, source, settings, fnOrOptions);
+  }
+
+  /** `transaction()` without a callback, or inside a scope of this pool (which it may join). */
+  async #transaction<T>(
     fnOrOptions?: ((tx: Transaction) => Promise<T> | T) | TransactionOptions,
     maybeOptions?: TransactionOptions,
   ): Promise<T | Transaction> {
@@ -163,8 +189,7 @@ export class Pool implements AsyncDisposable {
     }
     return runTransaction(
       core,
-      // requiresNew takes a second connection on purpose: the nestedAcquire rule applies when the pool is full.
-      poolLeaseSource(core, settings, settings.propagation === 'requiresNew' ? 'whenFull' : true),
+      poolLeaseSource(core, settings, newConnectionCheck(settings)),
       settings,
       fnOrOptions,
     );
@@ -266,6 +291,12 @@ export class Pool implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** The nested-acquire check for a transaction on a connection of its own. */
+function newConnectionCheck(settings: TxSettings): true | 'whenFull' {
+  // requiresNew takes a second connection on purpose: the nestedAcquire rule applies when the pool is full.
+  return settings.propagation === 'requiresNew' ? 'whenFull' : true;
 }
 
 /**

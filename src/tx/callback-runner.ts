@@ -1,7 +1,7 @@
 import { SavepointOpenError } from '../errors.js';
 import type { DestroyReason } from '../logging/events.js';
 import type { Lease } from '../pool/lease.js';
-import { runInFrame } from '../pool/scope-context.js';
+import { runInFrame, type ScopeFrame } from '../pool/scope-context.js';
 
 /** What the callback runner needs of a transaction (the `Transaction` class, seen without importing it). */
 export interface RunnableTransaction {
@@ -15,6 +15,8 @@ export interface RunnableTransaction {
   readonly state: string;
   /** The deadline's or abort's error. */
   readonly abortError: unknown;
+  /** True once a deadline or abort fired (a synchronous check, so the common path awaits nothing for it). */
+  readonly aborted: boolean;
   /** Resolves true (once cancel and rollback are done) after a deadline or abort, else false. */
   abortSettled(): Promise<boolean>;
   /** The savepoint still open directly inside, if any. */
@@ -25,6 +27,25 @@ export interface RunnableTransaction {
   commit(): Promise<void>;
   /** Gives the connection back if the transaction owns it. */
   finish(destroyReason: DestroyReason | undefined): Promise<void>;
+}
+
+/** A transaction's frame: one object per transaction, with no closure for `isOpen`. */
+class TxFrame implements Omit<ScopeFrame, 'parent'> {
+  readonly pool: object;
+  readonly handle: RunnableTransaction;
+  readonly acquiredAt: Error | undefined;
+  /** Set by `runInFrame`; declared so every frame has the same shape. */
+  parent: ScopeFrame | undefined = undefined;
+
+  constructor(tx: RunnableTransaction) {
+    this.pool = tx.framePool;
+    this.handle = tx;
+    this.acquiredAt = tx.lease.acquiredStack;
+  }
+
+  isOpen(): boolean {
+    return this.handle.open;
+  }
 }
 
 /**
@@ -39,10 +60,7 @@ export async function runCallback<H extends RunnableTransaction, T>(
 ): Promise<T> {
   let value: T;
   try {
-    const pending = runInFrame(
-      { pool: tx.framePool, handle: tx, isOpen: () => tx.open, acquiredAt: tx.lease.acquiredStack },
-      () => fn(tx),
-    );
+    const pending = runInFrame(new TxFrame(tx), fn, tx);
     if (aborted) {
       // Promise.resolve adopts any thenable (Bluebird, a query builder), not only a native promise: a
       // thenable that never settles is cut off by the deadline like a promise is.
@@ -55,11 +73,11 @@ export async function runCallback<H extends RunnableTransaction, T>(
       value = await pending;
     }
   } catch (err) {
-    if (await tx.abortSettled()) throw tx.abortError;
+    if (tx.aborted && (await tx.abortSettled())) throw tx.abortError;
     await tx.rollbackFor('error', err);
     throw err;
   }
-  if (await tx.abortSettled()) throw tx.abortError;
+  if (tx.aborted && (await tx.abortSettled())) throw tx.abortError;
   if (tx.state === 'active') {
     const open = tx.openChild();
     if (open) {

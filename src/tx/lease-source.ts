@@ -8,6 +8,8 @@ export type LeaseSource =
       readonly kind: 'pool';
       /** `checkNested: false`: the caller gives a connection back for it (re-sending a first flight). */
       acquire(remainingMillis: number | undefined, checkNested?: false): Promise<Lease>;
+      /** `acquire(undefined, false)`, made once per source: the re-send's acquire without a deadline. */
+      readonly resend: () => Promise<Lease>;
     }
   | { readonly kind: 'connection'; readonly lease: Lease };
 
@@ -20,17 +22,17 @@ export function poolLeaseSource(
   settings: TxSettings,
   checkNested: boolean | 'whenFull',
 ): LeaseSource {
-  return {
-    kind: 'pool',
-    acquire: (remainingMillis, nested?: false) =>
-      core.lease(
-        {
-          ...(remainingMillis === undefined
-            ? {}
-            : { timeoutMillis: Math.min(remainingMillis, core.settings.acquireTimeoutMillis) }),
-          ...(settings.signal ? { signal: settings.signal } : {}),
-        },
-        nested ?? checkNested,
-      ),
-  };
+  // Built once per transaction, not per acquire: without a deadline the options are the same every time.
+  const signalOnly = settings.signal ? { signal: settings.signal } : undefined;
+  const acquire = (remainingMillis: number | undefined, nested?: false) =>
+    core.lease(
+      remainingMillis === undefined
+        ? signalOnly
+        : {
+            timeoutMillis: Math.min(remainingMillis, core.settings.acquireTimeoutMillis),
+            ...(settings.signal ? { signal: settings.signal } : {}),
+          },
+      nested ?? checkNested,
+    );
+  return { kind: 'pool', acquire, resend: () => acquire(undefined, false) };
 }

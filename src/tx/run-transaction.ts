@@ -32,6 +32,11 @@ export async function openTransaction(
   return tx;
 }
 
+/** The time left until `deadline` (at least 1 ms), or undefined without one. */
+function remainingUntil(deadline: number | undefined): number | undefined {
+  return deadline === undefined ? undefined : Math.max(1, deadline - performance.now());
+}
+
 /**
  * The callback form, with retry: each attempt a fresh transaction (on a fresh connection from the pool), after
  * an exponential backoff with jitter, while the failure is retryable, attempts remain and the deadline allows.
@@ -44,16 +49,22 @@ export async function runTransaction<T>(
 ): Promise<T> {
   const deadline =
     settings.timeoutMillis === undefined ? undefined : performance.now() + settings.timeoutMillis;
-  const remaining = () => (deadline === undefined ? undefined : Math.max(1, deadline - performance.now()));
   const retry = settings.retry;
   // An already aborted signal: reject at once, without running the callback (on `conn.transaction` too).
   settings.signal?.throwIfAborted();
   for (let attempt = 1; ; attempt++) {
-    const lease = source.kind === 'pool' ? await source.acquire(remaining()) : source.lease;
+    const lease = source.kind === 'pool' ? await source.acquire(remainingUntil(deadline)) : source.lease;
     const tx = new Transaction(core, lease, source.kind === 'pool', settings);
-    if (source.kind === 'pool') tx.allowResend(() => source.acquire(remaining(), false));
+    if (source.kind === 'pool') {
+      // Without a deadline the source's own re-send acquire serves: no closure per transaction.
+      tx.allowResend(
+        deadline === undefined ? source.resend : () => source.acquire(remainingUntil(deadline), false),
+      );
+    }
     const aborted =
-      settings.timeoutMillis !== undefined || settings.signal ? tx.watch(remaining()) : undefined;
+      settings.timeoutMillis !== undefined || settings.signal
+        ? tx.watch(remainingUntil(deadline))
+        : undefined;
     try {
       return await runCallback(tx, fn, aborted);
     } catch (err) {

@@ -15,12 +15,11 @@ export function sendStatement<R extends pg.QueryResultRow>(
 ): Promise<pg.QueryResult<R>> {
   const first = tx.flight.enter();
   tx.root().ensureBegun(true);
-  const sent = tx.lease.query<R>(text, values);
-  return (first ? sent.catch((err: unknown) => resendFirstFlight<R>(tx, err, text, values)) : sent).catch(
-    (err: unknown) => {
-      tx.recordError(err);
-      throw tx.statementError(err);
-    },
+  const failed = tx.statementFailed as (err: unknown) => Promise<pg.QueryResult<R>>;
+  return tx.lease.query<R>(
+    text,
+    values,
+    first ? (err: unknown) => resendFirstFlight<R>(tx, err, text, values).catch(failed) : failed,
   );
 }
 

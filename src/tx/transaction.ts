@@ -224,6 +224,11 @@ export class Transaction implements AsyncDisposable {
     return this.#tx.sm.abortError;
   }
 
+  /** @internal RunnableTransaction: true once a deadline or abort fired. */
+  get aborted(): boolean {
+    return this.#tx.sm.aborted;
+  }
+
   /** @internal RunnableTransaction: after a deadline or abort, true once its cancel and rollback are done. */
   async abortSettled(): Promise<boolean> {
     if (!this.#tx.sm.aborted) return false;

@@ -137,6 +137,12 @@ export class TxRecord<H extends object = object> {
     }
   }
 
+  /** A statement failed with `err`: records it and throws what the statement rejects with (made once per record). */
+  readonly statementFailed = (err: unknown): never => {
+    this.recordError(err);
+    throw this.statementError(err);
+  };
+
   /**
    * What a failed statement rejects with: pg's own error, except that a statement refused only because BEGIN
    * or the `settings` statement failed before it (`25P02`, the transaction is aborted) rejects with that
