@@ -3,7 +3,7 @@ import { ConnectError, PoolExhaustedError } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './setup/db.js';
 import { codeOf, expectHealthy, type FaultPool, faultPool } from './support/fault-kit.js';
 import { type FaultProxy, startFaultProxy } from './support/fault-proxy.js';
-import { type ProcessErrorWatch, settle, watchProcessErrors } from './support/pool-test-kit.js';
+import { type ProcessErrorWatch, pollUntil, settle, watchProcessErrors } from './support/pool-test-kit.js';
 
 const ACQUIRE_TIMEOUT_MILLIS = 2_000;
 /** Scheduling slack on a loaded machine. */
@@ -22,6 +22,24 @@ function expectTypedConnectFailure(err: unknown): void {
   const code = codeOf(cause);
   if (code !== undefined) expect(['ECONNRESET', 'ECONNREFUSED', 'EPIPE']).toContain(code);
   else expect((cause as Error).message).toMatch(/^Connection terminated/);
+}
+
+/**
+ * Waits (at most 10 s) until a query gets through again. After an outage the pool's next attempt may be up to
+ * one backoff step (≤ 2.4 s) away, longer than this file's acquire timeout, so the health check starts after
+ * the first success rather than racing the backoff on a loaded machine.
+ */
+async function recovered(fp: FaultPool | undefined): Promise<void> {
+  const ok = await pollUntil(
+    () =>
+      (fp as FaultPool).pool.query('select 1').then(
+        () => true,
+        () => false,
+      ),
+    (done) => done,
+    10_000,
+  );
+  expect(ok).toBe(true);
 }
 
 describe('fault: the server refuses connections', () => {
@@ -73,6 +91,7 @@ describe('fault: the server refuses connections', () => {
 
     proxy.refuse(false);
     expect(watch.errors).toEqual([]);
+    await recovered(fp);
     await expectHealthy(db, fp as FaultPool);
   });
 
@@ -91,6 +110,7 @@ describe('fault: the server refuses connections', () => {
 
     proxy.refuse(false);
     expect(watch.errors).toEqual([]);
+    await recovered(fp);
     await expectHealthy(db, fp as FaultPool);
   });
 
