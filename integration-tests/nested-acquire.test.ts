@@ -213,7 +213,11 @@ describe('nested acquire', () => {
     it("'warn': warns for each caller, with the inner stack and the outer scope; the deadlock ends at the timeout", async () => {
       const { pool, log } = makePool({ max: 2, nestedAcquire: 'warn', acquireTimeoutMillis: 300 });
       const outcomes = await twoHoldersAskForASecond(pool);
-      for (const outcome of outcomes) expect(rejection(outcome)).toMatchObject({ code: 'POOL_EXHAUSTED' });
+      // The first inner acquire to time out ends its caller's transaction, whose connection may then reach the
+      // other caller's inner acquire before that one's deadline: at least one is refused, none hangs.
+      const refused = outcomes.filter((outcome) => !outcome.ok);
+      expect(refused.length).toBeGreaterThanOrEqual(1);
+      for (const outcome of refused) expect(rejection(outcome)).toMatchObject({ code: 'POOL_EXHAUSTED' });
       const lines = log.withEvent('pool.nestedAcquire');
       expect(lines).toHaveLength(2);
       for (const line of lines) {

@@ -193,7 +193,10 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
   #expire(request: AcquireRequest): void {
     if (!request.node?.queued) return;
     const { gate, failures, settings } = this.#parts;
-    const failedWhileWaiting = gate.lastFailureAt >= request.startedAt && gate.failures > 0;
+    // The server has failed every attempt since the last success: that, not a full pool, is why this caller
+    // waited, even when no attempt ended inside its own wait (the last-chance attempt may still be connecting
+    // at the deadline on a slow or loaded server).
+    const failedWhileWaiting = gate.failures > 0;
     this.#waiters.remove(request.node);
     request.fail(
       failedWhileWaiting && this.#host.borrowed < settings.max
