@@ -2,6 +2,7 @@ import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { PoolClosedError, type PoolStats } from '../errors.js';
+import { acquireChannel, releaseChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
@@ -18,6 +19,7 @@ import { Lease, type LeaseOwner } from './lease.js';
 import { logLent, logReturned } from './lease-events.js';
 import { resetConnection, returnVerdict } from './lease-return.js';
 import { checkNestedAcquire } from './nested-acquire.js';
+import { publishRelease, traceAcquire } from './pool-channels.js';
 import { type CloseOptions, closePool, closeTimeout } from './pool-close.js';
 import type { PoolSettings } from './pool-options.js';
 
@@ -56,8 +58,10 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   #closing: Promise<void> | undefined;
   readonly #leaks: LeakDetector | undefined;
   readonly #captureStacks: boolean;
-  /** The pool's name in log lines (`application_name` or 'pg-scope'). */
+  /** The pool's name in log lines, channels, metrics and spans (`name`, `application_name` or 'pg-scope'). */
   readonly #name: string;
+  /** @internal The public pool object, named in diagnostics_channel messages (set by the layer above). */
+  publicPool: object = this;
   /** Why the pool destroys a connection (and for which scope), for the store's destroy hook to log. */
   readonly #destroyReasons = new WeakMap<pg.Client, { reason: DestroyReason; lease: Lease | undefined }>();
 
@@ -66,10 +70,11 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     this.outcomes = outcomes;
     const cc = settings.clientConfig;
     const redactor = new Redactor(cc.secrets());
-    this.#name = redactor.text(poolName(cc));
+    this.#name = redactor.text(settings.name ?? poolName(cc));
     this.log = createPoolLogger(settings.logger, this.#name, redactor);
     this.#failures = new AcquireFailures(this, this.#gate, redactor, this.log);
     this.#factory = new ConnectionFactory(settings, this.log);
+    this.#factory.channelSource = this;
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
     // connection, captures one for every acquire.
     this.#captureStacks = settings.leakDetectionMillis > 0;
@@ -112,7 +117,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     this.#store.start();
   }
 
-  /** The pool's name in log lines (`application_name`, or 'pg-scope'). */
+  /** The pool's name (`name`, else `application_name`, else 'pg-scope'). */
   get name(): string {
     return this.#name;
   }
@@ -167,7 +172,13 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
    * @internal Lends a connection: from the idle list, newly opened, or after waiting in FIFO order.
    * Rejects with PoolExhaustedError, ConnectError, PoolClosedError, NestedAcquireError or `signal.reason`.
    */
-  async lease(options?: AcquireOptions, checkNested: boolean | 'whenFull' = true): Promise<Lease> {
+  lease(options?: AcquireOptions, checkNested: boolean | 'whenFull' = true): Promise<Lease> {
+    if (!acquireChannel.hasSubscribers) return this.#lease(options, checkNested);
+    const timeoutMillis = options?.timeoutMillis ?? this.settings.acquireTimeoutMillis;
+    return traceAcquire(this, timeoutMillis, () => this.#lease(options, checkNested));
+  }
+
+  async #lease(options: AcquireOptions | undefined, checkNested: boolean | 'whenFull'): Promise<Lease> {
     if (this.#phase !== 'open') throw new PoolClosedError();
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
@@ -255,6 +266,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     const client = lease.rawClient;
     this.#leases.delete(lease);
     logReturned(this.log, lease);
+    if (releaseChannel.hasSubscribers) publishRelease(this, lease);
     // A healthy connection goes straight to the oldest waiter (back to the store only when nobody waits):
     // a round through the store's release and acquire costs CPU and leaves the connection idle meanwhile.
     if (reason === undefined && lease.info.brokenBy === undefined && !this.closing)

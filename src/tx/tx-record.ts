@@ -44,6 +44,8 @@ export class TxRecord<H extends object = object> {
   /** The cancel-and-roll-back that a deadline or abort started. */
   aborting: Promise<void> | undefined;
   #ending: Promise<void> | undefined;
+  /** Called once when the transaction ends, with its first statement error (a traced `await using` form). */
+  onEnd: ((firstError: unknown) => void) | undefined;
   readonly #seq: number;
   readonly #depth: number;
   /** Top level: the number of savepoints opened so far, which names the next one. */
@@ -157,6 +159,11 @@ export class TxRecord<H extends object = object> {
   finish(destroyReason: DestroyReason | undefined): Promise<void> {
     this.watch?.stop();
     if (!this.parent) this.lease.beforeClientAccess = undefined;
+    const onEnd = this.onEnd;
+    if (onEnd) {
+      this.onEnd = undefined;
+      onEnd(this.firstError);
+    }
     if (!this.ownsLease) return Promise.resolve();
     this.#ending ??= this.lease.end(destroyReason);
     return this.#ending;

@@ -1,0 +1,96 @@
+import type pg from 'pg';
+import {
+  acquireChannel,
+  connectChannel,
+  type QueryMessage,
+  queryChannel,
+  releaseChannel,
+  type ServerTarget,
+  traced,
+} from '../logging/channels.js';
+import type { Lease } from './lease.js';
+
+/**
+ * What the pool publishes on `node:diagnostics_channel` (see `logging/channels.ts`). Callers check the
+ * channel's `hasSubscribers` first, so a pool nobody watches builds no message.
+ */
+
+/** Who a message is about: the public pool and its name. */
+export interface ChannelSource {
+  /** The public `Pool` object (set by the layer that makes it). */
+  readonly publicPool: object;
+  /** The pool's name. */
+  readonly name: string;
+}
+
+/** The server a lease's connection went to: what pg's client resolved (host, port, database). */
+export function serverOf(lease: Lease): ServerTarget {
+  const client = lease.rawClient;
+  return { address: client.host, port: client.port, database: client.database };
+}
+
+/** Publishes an acquire on `pg-scope:acquire` around `run()`. */
+export function traceAcquire(
+  source: ChannelSource,
+  timeoutMillis: number,
+  run: () => Promise<Lease>,
+): Promise<Lease> {
+  const started = performance.now();
+  return traced(
+    acquireChannel,
+    { pool: source.publicPool, poolName: source.name, timeoutMillis },
+    run,
+    (message, lease) => {
+      message.waitMillis = (lease ? lease.acquiredAt : performance.now()) - started;
+      if (!lease) return;
+      message.scopeId = lease.id;
+      message.server = serverOf(lease);
+    },
+  );
+}
+
+/** Publishes a statement on `pg-scope:query` around `run()`. */
+export function traceQuery<R extends pg.QueryResultRow>(
+  source: ChannelSource,
+  lease: Lease,
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+  run: () => Promise<pg.QueryResult<R>>,
+): Promise<pg.QueryResult<R>> {
+  const text = typeof config === 'string' ? config : String(config.text);
+  const bound = values ?? (typeof config === 'string' ? undefined : config.values);
+  const message: QueryMessage = {
+    pool: source.publicPool,
+    poolName: source.name,
+    scopeId: lease.id,
+    server: serverOf(lease),
+    text,
+    valueCount: Array.isArray(bound) ? bound.length : 0,
+  };
+  return traced(queryChannel, message, run, (m, result) => {
+    if (!result) return;
+    m.command = result.command;
+    m.rowCount = result.rowCount;
+  });
+}
+
+/** Publishes a returned lease on `pg-scope:release`. */
+export function publishRelease(source: ChannelSource, lease: Lease): void {
+  releaseChannel.publish({
+    pool: source.publicPool,
+    poolName: source.name,
+    scopeId: lease.id,
+    heldMillis: performance.now() - lease.acquiredAt,
+  });
+}
+
+/** Publishes a finished connection attempt on `pg-scope:connect`. */
+export function publishConnect(source: ChannelSource, started: number, error?: unknown): void {
+  connectChannel.publish({
+    pool: source.publicPool,
+    poolName: source.name,
+    connectMillis: performance.now() - started,
+    ok: error === undefined,
+    ...(error === undefined ? {} : { error }),
+  });
+}
