@@ -18,7 +18,9 @@ export function recordTracing<M extends object>(name: string) {
   const handlers = Object.fromEntries(
     EVENTS.map((event) => [
       event,
-      (message: unknown) => seen.push({ event, message: message as M, snapshot: { ...(message as M) } }),
+      (message: unknown): void => {
+        seen.push({ event, message: message as M, snapshot: { ...(message as M) } });
+      },
     ]),
   ) as Record<TraceEvent, (message: unknown) => void>;
   channel.subscribe(handlers);
