@@ -129,12 +129,9 @@ describe('pg-scope/otel: the database-client connection-pool metrics', () => {
       expect((err as PoolExhaustedError).reason).toBe('timeout');
     }
     const metrics = await kit.collect();
-    expect(
-      metrics.find((m) => m.descriptor.name === 'db.client.connection.timeouts')?.descriptor,
-    ).toMatchObject({
-      unit: '{timeout}',
-      type: 'COUNTER',
-    });
+    const timeouts = metrics.find((m) => m.descriptor.name === 'db.client.connection.timeouts');
+    expect(timeouts?.descriptor).toMatchObject({ unit: '{timeout}', type: 'COUNTER' });
+    expect(timeouts).toMatchObject({ dataPointType: DataPointType.SUM, isMonotonic: true });
     expect(pointValue(metrics, 'db.client.connection.timeouts')).toBe(2);
     expect(held.released).toBe(false);
     undo();
