@@ -41,7 +41,12 @@ function recordEverything() {
     diagnostics_channel.subscribe(name, listener);
     stops.push(() => diagnostics_channel.unsubscribe(name, listener));
   }
-  return { texts, stop: () => stops.forEach((s) => s()) };
+  return {
+    texts,
+    stop: () => {
+      for (const stop of stops) stop();
+    },
+  };
 }
 
 function spanText(spans: ReadableSpan[]): string {
