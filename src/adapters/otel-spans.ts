@@ -141,20 +141,21 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
     span.end();
   };
 
-  tx.start.bindStore(inTransaction, startTx);
   tx.start.subscribe(onTxStart);
   tx.asyncEnd.subscribe(onTxEnd);
   attempts.subscribe(onAttempt);
   if (querySpans) {
+    // Only query spans need the transaction's span in the scope's async context (a store costs a context switch).
+    tx.start.bindStore(inTransaction, startTx);
     query.start.subscribe(onQueryStart);
     query.asyncEnd.subscribe(onQueryEnd);
   }
   return () => {
-    tx.start.unbindStore(inTransaction);
     tx.start.unsubscribe(onTxStart);
     tx.asyncEnd.unsubscribe(onTxEnd);
     attempts.unsubscribe(onAttempt);
     if (querySpans) {
+      tx.start.unbindStore(inTransaction);
       query.start.unsubscribe(onQueryStart);
       query.asyncEnd.unsubscribe(onQueryEnd);
     }
