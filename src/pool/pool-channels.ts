@@ -8,12 +8,25 @@ import {
   type ServerTarget,
   traced,
 } from '../logging/channels.js';
-import type { Lease } from './lease.js';
 
 /**
  * What the pool publishes on `node:diagnostics_channel` (see `logging/channels.ts`). Callers check the
  * channel's `hasSubscribers` first, so a pool nobody watches builds no message.
  */
+
+/** What a message needs of a lease (the lease itself imports this file). */
+export interface LeaseView {
+  /** The scope id. */
+  readonly id: string;
+  /** `performance.now()` when it was lent. */
+  readonly acquiredAt: number;
+  /** pg's client, for the server it resolved. */
+  readonly rawClient: {
+    readonly host: string;
+    readonly port: number;
+    readonly database?: string | undefined;
+  };
+}
 
 /** Who a message is about: the public pool and its name. */
 export interface ChannelSource {
@@ -24,17 +37,17 @@ export interface ChannelSource {
 }
 
 /** The server a lease's connection went to: what pg's client resolved (host, port, database). */
-export function serverOf(lease: Lease): ServerTarget {
+export function serverOf(lease: LeaseView): ServerTarget {
   const client = lease.rawClient;
   return { address: client.host, port: client.port, database: client.database };
 }
 
 /** Publishes an acquire on `pg-scope:acquire` around `run()`. */
-export function traceAcquire(
+export function traceAcquire<L extends LeaseView>(
   source: ChannelSource,
   timeoutMillis: number,
-  run: () => Promise<Lease>,
-): Promise<Lease> {
+  run: () => Promise<L>,
+): Promise<L> {
   const started = performance.now();
   return traced(
     acquireChannel,
@@ -52,7 +65,7 @@ export function traceAcquire(
 /** Publishes a statement on `pg-scope:query` around `run()`. */
 export function traceQuery<R extends pg.QueryResultRow>(
   source: ChannelSource,
-  lease: Lease,
+  lease: LeaseView,
   config: string | pg.QueryConfig,
   values: unknown[] | undefined,
   run: () => Promise<pg.QueryResult<R>>,
@@ -75,7 +88,7 @@ export function traceQuery<R extends pg.QueryResultRow>(
 }
 
 /** Publishes a returned lease on `pg-scope:release`. */
-export function publishRelease(source: ChannelSource, lease: Lease): void {
+export function publishRelease(source: ChannelSource, lease: LeaseView): void {
   releaseChannel.publish({
     pool: source.publicPool,
     poolName: source.name,
