@@ -54,7 +54,7 @@ function fail(span: Span, err: unknown): void {
 
 /**
  * One CLIENT span per top-level transaction scope of `pool` (child of the span active where the scope
- * started), with an event per attempt; with `querySpans`, one span per statement too (child of its
+ * started), with an event per failed attempt; with `querySpans`, one span per statement too (child of its
  * transaction's span, else of the active span). Returns what stops it.
  */
 export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean): () => void {
@@ -104,13 +104,15 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
   const attempts = diagnostics_channel.channel(ChannelName.transactionAttempt);
   const onAttempt = (message: unknown): void => {
     const m = message as TransactionAttemptMessage;
+    // The attempt that ended the scope is the span's own outcome: only the failed ones before it are events.
+    if (m.error === undefined) return;
     const span = txSpans.get(m.transaction);
     if (!span) return;
     span.addEvent('pg_scope.transaction.attempt', {
       'pg_scope.transaction.attempt': m.attempt,
       'pg_scope.transaction.outcome': m.outcome,
       'pg_scope.transaction.retrying': m.retrying,
-      ...(m.error === undefined ? {} : { 'error.type': errorType(m.error) }),
+      'error.type': errorType(m.error),
     });
   };
 
