@@ -23,12 +23,13 @@ import { POOL_NAME } from './otel-metrics.js';
 /** The name of every transaction span (low cardinality: the pool and database are attributes). */
 export const TRANSACTION_SPAN_NAME = 'pg-scope transaction';
 
-/** What `error.type` says about a failure: the SQLSTATE, pg-scope's error code, or the error's class name. */
+/** What `error.type` says about a failure: the SQLSTATE, pg-scope's or the system's error code, or the class name. */
 export function errorType(err: unknown): string {
   if (err instanceof PgScopeError) return err.code;
   if (typeof err === 'object' && err !== null) {
     const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+    // A SQLSTATE, or a system error's code (ECONNRESET): low cardinality, never a value.
+    if (typeof code === 'string' && /^[0-9A-Z_]{2,40}$/.test(code)) return code;
     const name = (err as { name?: unknown }).name;
     if (typeof name === 'string' && name) return name;
   }
