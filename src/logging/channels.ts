@@ -20,6 +20,7 @@ export interface PoolMessage {
 export interface ServerTarget {
   /** Host name, address or socket directory. */
   readonly address: string;
+  /** The server's port. */
   readonly port: number;
   /** The database name. */
   readonly database: string | undefined;
@@ -50,12 +51,15 @@ export type TransactionOutcome = 'committed' | 'rolledBack' | 'failed' | 'unknow
 export interface TransactionMessage extends PoolMessage {
   /** `'callback'` or `'using'`. */
   readonly form: 'callback' | 'using';
+  /** The `isolation` option; undefined: the server's default. */
   readonly isolation: string | undefined;
+  /** The `readOnly` option. */
   readonly readOnly: boolean | undefined;
   /** Attempts made so far (1 without retry). */
   attempts: number;
-  /** The latest attempt's transaction id (`txId`) and connection (`scopeId`). */
+  /** The latest attempt's transaction id (`txId` in log lines). */
   txId?: string;
+  /** The latest attempt's connection (`scopeId` in log lines). */
   scopeId?: string;
   /** The latest attempt's server. */
   server?: ServerTarget;
@@ -73,25 +77,33 @@ export interface TransactionAttemptMessage extends PoolMessage {
   readonly transaction: TransactionMessage;
   /** 1 for the first attempt. */
   readonly attempt: number;
+  /** The attempt's transaction id. */
   readonly txId: string;
+  /** The attempt's connection. */
   readonly scopeId: string;
+  /** How the attempt ended. */
   readonly outcome: TransactionOutcome;
   /** True when another attempt follows. */
   readonly retrying: boolean;
+  /** Why the attempt failed (absent when it committed). */
   readonly error?: unknown;
 }
 
 /** `pg-scope:query`: around one statement sent on a scope's connection (the library's own BEGIN/COMMIT too). */
 export interface QueryMessage extends PoolMessage {
+  /** The connection's scope id. */
   readonly scopeId: string;
+  /** The server of the connection. */
   readonly server: ServerTarget;
   /** The SQL text (never its `values`). */
   readonly text: string;
   /** How many parameter values were bound (their values are never published). */
   readonly valueCount: number;
-  /** Set on success: pg's `command` and `rowCount`. */
+  /** Set on success: pg's `command` (`'SELECT'`, `'UPDATE'`…). */
   command?: string;
+  /** Set on success: pg's `rowCount`. */
   rowCount?: number | null;
+  /** Set on failure: pg's error (or the connection's), as the caller gets it. */
   error?: unknown;
 }
 
@@ -101,11 +113,13 @@ export interface ConnectMessage extends PoolMessage {
   readonly connectMillis: number;
   /** False when it failed (`error` then). */
   readonly ok: boolean;
+  /** Why it failed. */
   readonly error?: unknown;
 }
 
 /** `pg-scope:release` (plain): a scope gave its connection back. */
 export interface ReleaseMessage extends PoolMessage {
+  /** The scope that gave it back. */
   readonly scopeId: string;
   /** How long the scope held the connection, in milliseconds. */
   readonly heldMillis: number;
@@ -113,11 +127,17 @@ export interface ReleaseMessage extends PoolMessage {
 
 /** The channel names. */
 export const ChannelName = {
+  /** TracingChannel: {@link AcquireMessage}. */
   acquire: 'pg-scope:acquire',
+  /** TracingChannel: {@link TransactionMessage}. */
   transaction: 'pg-scope:transaction',
+  /** Channel: {@link TransactionAttemptMessage}. */
   transactionAttempt: 'pg-scope:transaction:attempt',
+  /** TracingChannel: {@link QueryMessage}. */
   query: 'pg-scope:query',
+  /** Channel: {@link ConnectMessage}. */
   connect: 'pg-scope:connect',
+  /** Channel: {@link ReleaseMessage}. */
   release: 'pg-scope:release',
 } as const;
 
