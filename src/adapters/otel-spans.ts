@@ -36,13 +36,21 @@ export function errorType(err: unknown): string {
   return '_OTHER';
 }
 
+/** The attributes of each server, made once (the pool hands out one `ServerTarget` per connection). */
+const serverAttributeCache = new WeakMap<ServerTarget, Attributes>();
+
 function serverAttributes(server: ServerTarget | undefined): Attributes {
   if (!server) return {};
-  return {
-    ...(server.database === undefined ? {} : { 'db.namespace': server.database }),
-    'server.address': server.address,
-    'server.port': server.port,
-  };
+  let attributes = serverAttributeCache.get(server);
+  if (!attributes) {
+    attributes = {
+      ...(server.database === undefined ? {} : { 'db.namespace': server.database }),
+      'server.address': server.address,
+      'server.port': server.port,
+    };
+    serverAttributeCache.set(server, attributes);
+  }
+  return attributes;
 }
 
 /** Marks a span failed: status ERROR and `error.type`; never the message, which may quote a value. */
@@ -94,11 +102,9 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
     const span = txSpans.get(m);
     if (!span) return;
     txSpans.delete(m);
-    span.setAttributes({
-      ...serverAttributes(m.server),
-      'pg_scope.transaction.attempts': m.attempts,
-      'pg_scope.transaction.outcome': m.outcome ?? 'rolledBack',
-    });
+    span.setAttributes(serverAttributes(m.server));
+    span.setAttribute('pg_scope.transaction.attempts', m.attempts);
+    span.setAttribute('pg_scope.transaction.outcome', m.outcome ?? 'rolledBack');
     if (m.error !== undefined) fail(span, m.error);
     span.end();
   };

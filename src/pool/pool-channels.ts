@@ -36,10 +36,18 @@ export interface ChannelSource {
   readonly name: string;
 }
 
+/** One frozen `ServerTarget` per connection, made on its first message. */
+const servers = new WeakMap<object, ServerTarget>();
+
 /** The server a lease's connection went to: what pg's client resolved (host, port, database). */
 export function serverOf(lease: LeaseView): ServerTarget {
   const client = lease.rawClient;
-  return { address: client.host, port: client.port, database: client.database };
+  let server = servers.get(client);
+  if (!server) {
+    server = Object.freeze({ address: client.host, port: client.port, database: client.database });
+    servers.set(client, server);
+  }
+  return server;
 }
 
 /** Publishes an acquire on `pg-scope:acquire` around `run()`. */
