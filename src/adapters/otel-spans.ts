@@ -1,7 +1,7 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import diagnostics_channel from 'node:diagnostics_channel';
 import {
   type Attributes,
+  type Context,
   context,
   type Span,
   SpanKind,
@@ -61,47 +61,67 @@ function fail(span: Span, err: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR });
 }
 
+/** What a transaction span keeps on its channel message (under a symbol of its `recordPoolSpans`). */
+interface TxSpan {
+  readonly span: Span;
+  /** The caller's context with the span set: the scope runs in it, and its query spans start under it. */
+  readonly context: Context;
+}
+
 /**
  * One CLIENT span per top-level transaction scope of `pool` (child of the span active where the scope
- * started), with an event per failed attempt; with `querySpans`, one span per statement too (child of its
- * transaction's span, else of the active span). Returns what stops it.
+ * started), with an event per failed attempt; in the callback form the span is the active span while the
+ * scope runs (through the message's `runInScope` hook), so spans the callback starts are its children. With
+ * `querySpans`, one span per statement too (child of its transaction's span, in both forms; else of the active
+ * span). Returns what stops it.
  */
 export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean): () => void {
   const base: Attributes = { 'db.system.name': 'postgresql', [POOL_NAME]: pool.name };
-  const txSpans = new WeakMap<TransactionMessage, Span>();
-  /**
-   * The transaction span of the callback scope the current async context runs in: bound to the channel's
-   * `start`, so pg-scope runs the whole scope with it set, and the scope's query spans find their parent.
-   */
-  const inTransaction = new AsyncLocalStorage<Span | undefined>();
+  /** Each subscriber's own slot on the messages it handles (a property, not a WeakMap lookup per event). */
+  const slot = Symbol('pg-scope/otel span');
+  type Carrier = { [slot]?: TxSpan | undefined };
+  /** The start attributes of each form × isolation × readOnly, made once. */
+  const startAttributes = new Map<string, Attributes>();
+  const attributesFor = (m: TransactionMessage): Attributes => {
+    const key = `${m.form}|${m.isolation}|${m.readOnly}`;
+    let attributes = startAttributes.get(key);
+    if (!attributes) {
+      attributes = { ...base, 'pg_scope.transaction.form': m.form };
+      if (m.isolation !== undefined) attributes['pg_scope.transaction.isolation'] = m.isolation;
+      if (m.readOnly !== undefined) attributes['pg_scope.transaction.read_only'] = m.readOnly;
+      startAttributes.set(key, attributes);
+    }
+    return attributes;
+  };
 
-  const tx = diagnostics_channel.tracingChannel<Span | undefined, TransactionMessage>(
-    ChannelName.transaction,
-  );
-  const startTx = (m: TransactionMessage): Span | undefined => {
-    if (m.pool !== pool) return inTransaction.getStore();
-    const known = txSpans.get(m);
-    if (known) return known;
-    const attributes: Attributes = { ...base, 'pg_scope.transaction.form': m.form };
-    if (m.isolation !== undefined) attributes['pg_scope.transaction.isolation'] = m.isolation;
-    if (m.readOnly !== undefined) attributes['pg_scope.transaction.read_only'] = m.readOnly;
+  /** The `runInScope` hook: the scope runs with its span active. Made once, shared by every message. */
+  const runInSpan = <T>(m: TransactionMessage, run: () => Promise<T>): Promise<T> => {
+    const held = (m as Carrier)[slot];
+    return held === undefined ? run() : context.with(held.context, run);
+  };
+
+  const tx = diagnostics_channel.tracingChannel<unknown, TransactionMessage>(ChannelName.transaction);
+  const onTxStart = (message: unknown): void => {
+    const m = message as TransactionMessage & Carrier;
+    if (m.pool !== pool || m[slot] !== undefined) return;
+    const active = context.active();
     const span = tracer.startSpan(
       TRANSACTION_SPAN_NAME,
-      { kind: SpanKind.CLIENT, attributes },
-      context.active(),
+      { kind: SpanKind.CLIENT, attributes: attributesFor(m) },
+      active,
     );
-    txSpans.set(m, span);
-    return span;
-  };
-  // The `await using` form publishes `start` without running anything inside it: the subscriber makes its span.
-  const onTxStart = (message: unknown): void => {
-    startTx(message as TransactionMessage);
+    m[slot] = { span, context: trace.setSpan(active, span) };
+    if (m.form !== 'callback') return;
+    const previous = m.runInScope;
+    m.runInScope =
+      previous === undefined ? runInSpan : (msg, run) => previous(msg, () => runInSpan(msg, run));
   };
   const onTxEnd = (message: unknown): void => {
-    const m = message as TransactionMessage;
-    const span = txSpans.get(m);
-    if (!span) return;
-    txSpans.delete(m);
+    const m = message as TransactionMessage & Carrier;
+    const held = m[slot];
+    if (held === undefined) return;
+    m[slot] = undefined;
+    const span = held.span;
     span.setAttributes(serverAttributes(m.server));
     span.setAttribute('pg_scope.transaction.attempts', m.attempts);
     span.setAttribute('pg_scope.transaction.outcome', m.outcome ?? 'rolledBack');
@@ -113,9 +133,9 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
     const m = message as TransactionAttemptMessage;
     // The attempt that ended the scope is the span's own outcome: only the failed ones before it are events.
     if (m.error === undefined) return;
-    const span = txSpans.get(m.transaction);
-    if (!span) return;
-    span.addEvent('pg_scope.transaction.attempt', {
+    const held = (m.transaction as Carrier)[slot];
+    if (held === undefined) return;
+    held.span.addEvent('pg_scope.transaction.attempt', {
       'pg_scope.transaction.attempt': m.attempt,
       'pg_scope.transaction.outcome': m.outcome,
       'pg_scope.transaction.retrying': m.retrying,
@@ -124,27 +144,25 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
   };
 
   const query = diagnostics_channel.tracingChannel(ChannelName.query);
-  const querySpansOf = new WeakMap<QueryMessage, Span>();
+  const querySlot = Symbol('pg-scope/otel query span');
+  type QueryCarrier = { [querySlot]?: Span | undefined };
   const onQueryStart = (message: unknown): void => {
-    const m = message as QueryMessage;
+    const m = message as QueryMessage & QueryCarrier;
     if (m.pool !== pool) return;
-    const txSpan = inTransaction.getStore();
-    const parent = txSpan ? trace.setSpan(context.active(), txSpan) : context.active();
+    // The transaction's span, also in the `await using` form, whose statements run in the caller's context.
+    const parent = (m.transaction as Carrier | undefined)?.[slot]?.context ?? context.active();
     const operation = /^\s*([A-Za-z]+)/.exec(m.text)?.[1]?.toUpperCase();
     const attributes: Attributes = { ...base, ...serverAttributes(m.server) };
     if (operation) attributes['db.operation.name'] = operation;
     // Only a parameterized statement's text: literals in any other text may be values.
     if (m.valueCount > 0) attributes['db.query.text'] = m.text;
-    querySpansOf.set(
-      m,
-      tracer.startSpan(operation ?? 'postgresql', { kind: SpanKind.CLIENT, attributes }, parent),
-    );
+    m[querySlot] = tracer.startSpan(operation ?? 'postgresql', { kind: SpanKind.CLIENT, attributes }, parent);
   };
   const onQueryEnd = (message: unknown): void => {
-    const m = message as QueryMessage;
-    const span = querySpansOf.get(m);
-    if (!span) return;
-    querySpansOf.delete(m);
+    const m = message as QueryMessage & QueryCarrier;
+    const span = m[querySlot];
+    if (span === undefined) return;
+    m[querySlot] = undefined;
     if (m.error !== undefined) fail(span, m.error);
     else if (typeof m.rowCount === 'number') span.setAttribute('db.response.returned_rows', m.rowCount);
     span.end();
@@ -154,8 +172,6 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
   tx.asyncEnd.subscribe(onTxEnd);
   attempts.subscribe(onAttempt);
   if (querySpans) {
-    // Only query spans need the transaction's span in the scope's async context (a store costs a context switch).
-    tx.start.bindStore(inTransaction, startTx);
     query.start.subscribe(onQueryStart);
     query.asyncEnd.subscribe(onQueryEnd);
   }
@@ -164,7 +180,6 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
     tx.asyncEnd.unsubscribe(onTxEnd);
     attempts.unsubscribe(onAttempt);
     if (querySpans) {
-      tx.start.unbindStore(inTransaction);
       query.start.unsubscribe(onQueryStart);
       query.asyncEnd.unsubscribe(onQueryEnd);
     }

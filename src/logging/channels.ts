@@ -46,7 +46,11 @@ export type TransactionOutcome = 'committed' | 'rolledBack' | 'failed' | 'unknow
 /**
  * `pg-scope:transaction`: around a whole top-level transaction scope — the callback form including its
  * retries (`asyncEnd`/`error` when the scope settles); the `await using` form from `pool.transaction()` until
- * its commit or rollback ends it. Savepoints and joined scopes are part of their transaction, not events.
+ * its commit or rollback ends it. Savepoints (`tx.transaction()`, `tx.savepoint()`) and joined scopes
+ * (`propagation: 'required'` inside a transaction) are part of their transaction, not events of their own:
+ * their statements are `pg-scope:query` events that name it (`transaction`), and their failures reach it as
+ * the failures of its callback. The callback form runs inside `start.runStores`, so a store bound with
+ * `start.bindStore` holds for the whole scope, callback included.
  */
 export interface TransactionMessage extends PoolMessage {
   /** `'callback'` or `'using'`. */
@@ -69,6 +73,15 @@ export interface TransactionMessage extends PoolMessage {
   durationMillis?: number;
   /** Set when the scope rejects (callback form) or a statement failed in it (`await using` form). */
   error?: unknown;
+  /**
+   * A hook a `start` subscriber may set (callback form only; ignored in the `await using` form, which runs
+   * nothing inside its `start`): pg-scope then runs the scope — every attempt, the callback and its
+   * statements — as `runInScope(message, run)` and takes its result, so the subscriber can run it in a
+   * context of its own (`pg-scope/otel` makes the transaction's span the active span this way; a tracer whose
+   * `AsyncLocalStorage` is reachable can use `start.bindStore` instead). It must call `run` once, at once,
+   * and return what `run` returns. A subscriber that finds one set already should call it from its own.
+   */
+  runInScope?: <T>(message: TransactionMessage, run: () => Promise<T>) => Promise<T>;
 }
 
 /** `pg-scope:transaction:attempt` (a plain channel): one message per attempt of a callback transaction. */
@@ -99,6 +112,12 @@ export interface QueryMessage extends PoolMessage {
   readonly text: string;
   /** How many parameter values were bound (their values are never published). */
   readonly valueCount: number;
+  /**
+   * The `pg-scope:transaction` message of the top-level transaction the statement is sent in (its BEGIN,
+   * COMMIT, savepoint statements and the statements of joined scopes too), in both forms; absent outside a
+   * transaction or when the transaction channel had no subscriber as the transaction began.
+   */
+  readonly transaction: TransactionMessage | undefined;
   /** Set on success: pg's `command` (`'SELECT'`, `'UPDATE'`…). */
   command?: string;
   /** Set on success: pg's `rowCount`. */

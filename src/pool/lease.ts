@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ScopeClosedError } from '../errors.js';
-import { queryChannel } from '../logging/channels.js';
+import { queryChannel, type TransactionMessage } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './connection-factory.js';
 import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
@@ -37,6 +37,11 @@ export class Lease {
   #ending: Promise<void> | undefined;
   /** True once a leak warning was logged for this lease. */
   leaked = false;
+  /**
+   * The channel message of the traced top-level transaction running on this lease (set by it while it runs),
+   * so that its statements' `pg-scope:query` messages name it.
+   */
+  tracedTransaction: TransactionMessage | undefined = undefined;
 
   constructor(owner: LeaseOwner, client: pg.Client, info: ClientInfo, acquiredStack: Error | undefined) {
     this.#owner = owner;

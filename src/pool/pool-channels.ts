@@ -6,6 +6,7 @@ import {
   queryChannel,
   releaseChannel,
   type ServerTarget,
+  type TransactionMessage,
   traced,
 } from '../logging/channels.js';
 
@@ -26,6 +27,8 @@ export interface LeaseView {
     readonly port: number;
     readonly database?: string | undefined;
   };
+  /** The traced top-level transaction running on it, if any. */
+  readonly tracedTransaction: TransactionMessage | undefined;
 }
 
 /** Who a message is about: the public pool and its name. */
@@ -87,6 +90,7 @@ export function traceQuery<R extends pg.QueryResultRow>(
     server: serverOf(lease),
     text,
     valueCount: Array.isArray(bound) ? bound.length : 0,
+    transaction: lease.tracedTransaction,
   };
   return traced(queryChannel, message, run, (m, result) => {
     if (!result) return;

@@ -29,11 +29,17 @@ export async function openTransaction(
   try {
     lease = source.kind === 'pool' ? await source.acquire(settings.timeoutMillis) : source.lease;
   } catch (err) {
-    traceEnd?.(undefined, undefined, err);
+    traceEnd?.end(undefined, undefined, err);
     throw err;
   }
   const tx = new Transaction(core, lease, source.kind === 'pool', settings);
-  if (traceEnd) tx.onEnd = (firstError) => traceEnd(tx, lease, firstError);
+  if (traceEnd) {
+    lease.tracedTransaction = traceEnd.message;
+    tx.onEnd = (firstError) => {
+      lease.tracedTransaction = undefined;
+      traceEnd.end(tx, lease, firstError);
+    };
+  }
   if (source.kind === 'pool') {
     const deadline =
       settings.timeoutMillis === undefined ? undefined : performance.now() + settings.timeoutMillis;
@@ -81,6 +87,7 @@ async function attempts<T>(
   for (let attempt = 1; ; attempt++) {
     const lease = source.kind === 'pool' ? await source.acquire(remainingUntil(deadline)) : source.lease;
     const tx = new Transaction(core, lease, source.kind === 'pool', settings);
+    if (trace) lease.tracedTransaction = trace;
     if (source.kind === 'pool') {
       // Without a deadline the source's own re-send acquire serves: no closure per transaction.
       tx.allowResend(
@@ -93,7 +100,10 @@ async function attempts<T>(
         : undefined;
     try {
       const value = await runCallback(tx, fn, aborted);
-      if (trace) noteAttempt(trace, tx, lease, attempt, undefined, false, false);
+      if (trace) {
+        lease.tracedTransaction = undefined;
+        noteAttempt(trace, tx, lease, attempt, undefined, false, false);
+      }
       return value;
     } catch (err) {
       const delayMillis = retry ? retryDelayMillis(attempt, retry) : 0;
@@ -105,7 +115,10 @@ async function attempts<T>(
         // On the caller's own connection, a lost connection cannot be retried: there is no second one.
         !(source.kind === 'connection' && (isConnectionLoss(err) || lease.state !== 'leased')) &&
         (deadline === undefined || performance.now() + delayMillis < deadline);
-      if (trace) noteAttempt(trace, tx, lease, attempt, err, true, again);
+      if (trace) {
+        lease.tracedTransaction = undefined;
+        noteAttempt(trace, tx, lease, attempt, err, true, again);
+      }
       if (!again) throw err;
       if (core.log.isLevelEnabled('info')) {
         // A swallowed failure reaches here as TransactionRolledBackError: its cause holds the SQLSTATE.

@@ -76,10 +76,17 @@ export function noteAttempt(
   });
 }
 
-/** The callback form: `run()` (every attempt) between the scope's start and end events. */
+/**
+ * The callback form: `run()` (every attempt) between the scope's start and end events, through the
+ * `runInScope` hook when a `start` subscriber set one.
+ */
 export function traceTransaction<T>(message: TransactionMessage, run: () => Promise<T>): Promise<T> {
   const started = performance.now();
-  return traced(transactionChannel, message, run, (m, _value, failed) => {
+  const scope = (): Promise<T> => {
+    const hook = message.runInScope;
+    return hook === undefined ? run() : hook(message, run);
+  };
+  return traced(transactionChannel, message, scope, (m, _value, failed) => {
     m.durationMillis = performance.now() - started;
     // A rejection before any attempt ended (an acquire that failed): nothing was begun.
     if (failed && m.attempts === 0) m.outcome = 'rolledBack';
@@ -88,16 +95,17 @@ export function traceTransaction<T>(message: TransactionMessage, run: () => Prom
 
 /**
  * The `await using` form: `start` and `end` when `pool.transaction()` is called, `asyncStart` and `asyncEnd`
- * (after `error` when its acquire or a statement in it failed) when it ends. Returns what to call then
- * (`tx` undefined: it never opened).
+ * (after `error` when its acquire or a statement in it failed) when it ends. Returns the message and what
+ * to call then (`tx` undefined: it never opened).
  */
-export function traceUsing(
-  message: TransactionMessage,
-): (tx: TracedAttempt | undefined, lease: Lease | undefined, err: unknown) => void {
+export function traceUsing(message: TransactionMessage): {
+  readonly message: TransactionMessage;
+  readonly end: (tx: TracedAttempt | undefined, lease: Lease | undefined, err: unknown) => void;
+} {
   const started = performance.now();
   transactionChannel.start.publish(message);
   transactionChannel.end.publish(message);
-  return (tx, lease, err) => {
+  const end = (tx: TracedAttempt | undefined, lease: Lease | undefined, err: unknown): void => {
     if (lease) message.server = serverOf(lease);
     if (tx) {
       message.attempts = 1;
@@ -113,4 +121,5 @@ export function traceUsing(
     transactionChannel.asyncStart.publish(message);
     transactionChannel.asyncEnd.publish(message);
   };
+  return { message, end };
 }
