@@ -13,10 +13,13 @@ const variant = process.env.VARIANT;
 const warmup = Number(process.env.WARMUP);
 const count = Number(process.env.COUNT);
 const { createPool, ChannelName } = await import(pathToFileURL(join(dir, 'index.js')).href);
-const { instrumentPool } = await import(pathToFileURL(join(dir, 'adapters', 'otel.js')).href);
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-const pool = createPool({ connectionString: process.env.DATABASE_URL, max: 2, name: 'instructions' });
+const pool = createPool({
+  connectionString: process.env.DATABASE_URL,
+  max: 2,
+  application_name: 'instructions',
+});
 const noop = () => {};
 if (variant === 'noop') {
   for (const name of [ChannelName.acquire, ChannelName.transaction, ChannelName.query]) {
@@ -28,8 +31,18 @@ if (variant === 'noop') {
     diagnostics_channel.subscribe(name, noop);
   }
 }
+if (variant === 'noop-otel') {
+  // Subscribers that do nothing on just the events instrumentPool (without query spans) listens to.
+  diagnostics_channel.subscribe(`tracing:${ChannelName.acquire}:asyncEnd`, noop);
+  diagnostics_channel.subscribe(`tracing:${ChannelName.transaction}:start`, noop);
+  diagnostics_channel.subscribe(`tracing:${ChannelName.transaction}:asyncEnd`, noop);
+  for (const name of [ChannelName.transactionAttempt, ChannelName.connect, ChannelName.release]) {
+    diagnostics_channel.subscribe(name, noop);
+  }
+}
 let providers = [];
 if (variant === 'otel' || variant === 'otel-query') {
+  const { instrumentPool } = await import(pathToFileURL(join(dir, 'adapters', 'otel.js')).href);
   const meterProvider = new MeterProvider({
     readers: [
       new PeriodicExportingMetricReader({

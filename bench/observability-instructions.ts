@@ -4,7 +4,8 @@
  * (bench/observability-instructions-child.mjs: `WARMUP` transfers, then `LOW` or `HIGH` more, one after
  * another on a pool of 2); the difference between the two counts over `HIGH - LOW` is the cost of one
  * transfer (three statements, BEGIN and COMMIT) once warm, without the start-up. The variants: no
- * subscriber, a subscriber that does nothing on every channel, `instrumentPool` (metrics and transaction
+ * subscriber, a subscriber that does nothing on every channel, subscribers that do nothing on just the events
+ * `instrumentPool` listens to (what the channels cost pg-scope itself), `instrumentPool` (metrics and transaction
  * spans; the SDK's meter provider with a reader that collects nothing during the run, the tracer provider
  * with a batch processor exporting to nothing), and `instrumentPool` with query spans.
  *
@@ -31,6 +32,10 @@ const PARALLEL = Number(process.env.PARALLEL ?? 2);
 const VARIANTS = [
   { key: 'none', name: 'no subscriber' },
   { key: 'noop', name: 'a subscriber that does nothing, on every channel' },
+  {
+    key: 'noop-otel',
+    name: 'subscribers that do nothing on the events instrumentPool listens to (pg-scope’s own share)',
+  },
   { key: 'otel', name: 'instrumentPool (metrics + transaction spans)' },
   { key: 'otel-query', name: 'instrumentPool with querySpans: true' },
 ] as const;

@@ -51,9 +51,15 @@ export class Lease {
     this.acquiredStack = acquiredStack;
   }
 
-  /** Short id for log lines (`scopeId`), built when first asked for: a scope that logs nothing builds no string. */
+  #id: string | undefined;
+
+  /**
+   * Short id for log lines and channel messages (`scopeId`), built when first asked for (a scope that logs and
+   * publishes nothing builds no string), then kept (a traced scope asks for it several times).
+   */
   get id(): string {
-    return `c${this.#seq.toString(36)}`;
+    this.#id ??= `c${this.#seq.toString(36)}`;
+    return this.#id;
   }
 
   get state(): LeaseState {

@@ -1,5 +1,6 @@
 import { CommitUnknownError } from '../errors.js';
 import {
+  type TransactionAttemptMessage,
   type TransactionMessage,
   type TransactionOutcome,
   traced,
@@ -63,17 +64,18 @@ export function noteAttempt(
   message.scopeId = tx.scopeId;
   message.outcome = outcomeOf(tx.state, failed ? err : undefined);
   if (!transactionAttemptChannel.hasSubscribers) return;
-  transactionAttemptChannel.publish({
+  const published: TransactionAttemptMessage = {
     pool: message.pool,
     poolName: message.poolName,
     transaction: message,
     attempt,
-    txId: tx.id,
-    scopeId: tx.scopeId,
+    txId: message.txId,
+    scopeId: message.scopeId,
     outcome: message.outcome,
     retrying,
-    ...(failed ? { error: err } : {}),
-  });
+  };
+  if (failed) (published as { error?: unknown }).error = err;
+  transactionAttemptChannel.publish(published);
 }
 
 /**
