@@ -77,6 +77,13 @@ const transfer = (i) => {
     await tx.query(INSERT, [a, b, 1]);
   });
 };
-for (let i = 0; i < warmup + count; i++) await transfer(i);
+// WORKERS > 1 (for a profile, not for the counts): that many callers at once, each its share of the transfers.
+const workers = Number(process.env.WORKERS ?? 1);
+let done = 0;
+await Promise.all(
+  Array.from({ length: workers }, async () => {
+    while (done < warmup + count) await transfer(done++);
+  }),
+);
 await pool.close();
 for (const provider of providers) await provider.shutdown();

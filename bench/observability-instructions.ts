@@ -10,7 +10,7 @@
  * with a batch processor exporting to nothing), and `instrumentPool` with query spans.
  *
  *     DATABASE_URL=postgres://… npx tsx bench/observability-instructions.ts   # needs valgrind on PATH
- *     PG_SCOPE_DIR=… (another compiled tree, inside node_modules) LOW=100 HIGH=400 WARMUP=100
+ *     PG_SCOPE_DIR=… (another compiled tree, inside node_modules) LOW=100 HIGH=400 WARMUP=100 VARIANTS=otel
  *
  * The database needs the bench schema (bench/sql.ts); `npx tsx bench/observability-overhead.ts` makes it.
  * Prints the figures and writes them to bench/OBSERVABILITY-INSTRUCTIONS.md. Not a test: it asserts nothing.
@@ -69,6 +69,10 @@ async function count(dir: string, variant: string, transfers: number, scratch: s
   return Number(collected);
 }
 
+/** `VARIANTS=none,otel`: only those (`none` always, the reference). */
+const only = process.env.VARIANTS?.split(',');
+const variants = VARIANTS.filter((v) => v.key === 'none' || !only || only.includes(v.key));
+
 async function main(): Promise<void> {
   if (!process.env.DATABASE_URL) throw new Error('set DATABASE_URL (a database with the bench schema)');
   let dir = process.env.PG_SCOPE_DIR;
@@ -78,7 +82,7 @@ async function main(): Promise<void> {
   }
   const scratch = await mkdtemp(join(tmpdir(), 'pg-scope-callgrind-'));
   try {
-    const jobs = VARIANTS.flatMap((v) => [LOW, HIGH].map((n) => ({ variant: v.key, n })));
+    const jobs = variants.flatMap((v) => [LOW, HIGH].map((n) => ({ variant: v.key, n })));
     const counts = new Map<string, number>();
     let next = 0;
     const worker = async () => {
@@ -91,7 +95,7 @@ async function main(): Promise<void> {
     const perTransfer = (key: string) =>
       ((counts.get(`${key}-${HIGH}`) ?? 0) - (counts.get(`${key}-${LOW}`) ?? 0)) / (HIGH - LOW);
     const none = perTransfer('none');
-    const lines = VARIANTS.map((v) => {
+    const lines = variants.map((v) => {
       const each = perTransfer(v.key);
       const against =
         v.key === 'none' ? '' : `; ${(((each - none) / none) * 100).toFixed(1)}% over no subscriber`;

@@ -26,7 +26,8 @@ export interface InstrumentPoolOptions {
  * v1.37.0: `db.client.connection.count` by `db.client.connection.state`, `.idle.max`, `.idle.min`, `.max`,
  * `.pending_requests`, `.timeouts`, and the `.create_time`, `.wait_time`, `.use_time` histograms in seconds,
  * each with `db.client.connection.pool.name` = `pool.name`), and one span per top-level transaction scope,
- * child of the span active where the scope started. It subscribes to pg-scope's diagnostics channels and
+ * child of the span active where the scope started and, in the callback form, the active span while its
+ * callback runs (spans started there are its children). It subscribes to pg-scope's diagnostics channels and
  * observes `pool.stats()`; nothing in the pool changes. Parameter values, passwords and error messages never
  * reach a metric or a span. Returns a function that removes the instrumentation (idempotent).
  */
