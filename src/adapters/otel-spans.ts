@@ -80,17 +80,22 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
   /** Each subscriber's own slot on the messages it handles (a property, not a WeakMap lookup per event). */
   const slot = Symbol('pg-scope/otel span');
   type Carrier = { [slot]?: TxSpan | undefined };
-  /** The start attributes of each form × isolation × readOnly, made once. */
-  const startAttributes = new Map<string, Attributes>();
+  /** The start attributes of each form × isolation × readOnly, made once (a handful: a scan, no key string). */
+  type Kind = Pick<TransactionMessage, 'form' | 'isolation' | 'readOnly'>;
+  const startAttributes: { kind: Kind; attributes: Attributes }[] = [];
   const attributesFor = (m: TransactionMessage): Attributes => {
-    const key = `${m.form}|${m.isolation}|${m.readOnly}`;
-    let attributes = startAttributes.get(key);
-    if (!attributes) {
-      attributes = { ...base, 'pg_scope.transaction.form': m.form };
-      if (m.isolation !== undefined) attributes['pg_scope.transaction.isolation'] = m.isolation;
-      if (m.readOnly !== undefined) attributes['pg_scope.transaction.read_only'] = m.readOnly;
-      startAttributes.set(key, attributes);
+    for (const known of startAttributes) {
+      const k = known.kind;
+      if (k.form === m.form && k.isolation === m.isolation && k.readOnly === m.readOnly)
+        return known.attributes;
     }
+    const attributes: Attributes = { ...base, 'pg_scope.transaction.form': m.form };
+    if (m.isolation !== undefined) attributes['pg_scope.transaction.isolation'] = m.isolation;
+    if (m.readOnly !== undefined) attributes['pg_scope.transaction.read_only'] = m.readOnly;
+    startAttributes.push({
+      kind: { form: m.form, isolation: m.isolation, readOnly: m.readOnly },
+      attributes,
+    });
     return attributes;
   };
 
