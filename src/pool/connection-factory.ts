@@ -6,7 +6,7 @@ import { LogEvent } from '../logging/events.js';
 import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
 import { isConnectionLoss } from './connect-errors.js';
-import { endClient, holdProcess, setPipelined } from './pg-client-internals.js';
+import { endClient, holdProcess, setPipelined, watchServerVersion } from './pg-client-internals.js';
 import type { PoolSettings } from './pool-options.js';
 
 /** How long closing a connection keeps cancelling a query that is still running before it gives up. */
@@ -98,6 +98,7 @@ export class ConnectionFactory {
     const settings = this.#settings;
     const client = new pg.Client(settings.clientConfig.driverConfig());
     const id = ++this.#nextId;
+    watchServerVersion(client);
     client.on('error', (err: Error) => this.#onClientError(client, id, err));
     client.on('end', () => {
       const info = this.#info.get(client);

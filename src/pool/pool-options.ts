@@ -67,6 +67,14 @@ export interface PoolConfig extends ClientConfig {
    * `session_authorization` and `search_path` included; see docs/security.md). `[]` allows none.
    */
   allowedSettings?: readonly string[];
+  /**
+   * `true` (default): a COMMIT whose answer was lost with the connection is resolved by asking the server on
+   * another connection what became of the transaction (`pg_xact_status`), for at most the scope's remaining
+   * deadline or 5 s: committed resolves, aborted rejects with the connection error (retryable), anything else
+   * rejects with `CommitUnknownError` carrying the transaction id. The id is learned in the COMMIT's own flight
+   * (no extra round trip). `false`: every lost COMMIT rejects with `CommitUnknownError`, and no id is asked for.
+   */
+  resolveCommitOutcome?: boolean;
 }
 
 /** The pool's own options after defaults and validation; frozen. */
@@ -89,6 +97,8 @@ export interface PoolSettings {
   readonly allowExitOnIdle: boolean;
   /** The checked `allowedSettings`; undefined: every setting name allowed. */
   readonly allowedSettings: AllowedSettings | undefined;
+  /** Ask the server what became of a transaction whose COMMIT answer was lost (see `PoolConfig`). */
+  readonly resolveCommitOutcome: boolean;
   /**
    * What reaches `new pg.Client(...)` (through `driverConfig()`): the caller's ClientConfig less the pool's own
    * keys, with the password and connection string in private fields.
@@ -114,6 +124,7 @@ const POOL_KEYS = [
   'nestedAcquire',
   'allowExitOnIdle',
   'allowedSettings',
+  'resolveCommitOutcome',
 ] as const;
 
 /** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
@@ -159,6 +170,7 @@ const DEFAULTS = {
   resetOnRelease: 'rollback',
   nestedAcquire: 'warn',
   allowExitOnIdle: false,
+  resolveCommitOutcome: true,
 } as const;
 
 function isLogger(value: unknown): value is Logger {
@@ -249,6 +261,14 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     throw new ConfigError('allowExitOnIdle', `expected true or false, got ${describeValue(allowExitOnIdle)}`);
   }
 
+  const resolveCommitOutcome = pick('resolveCommitOutcome');
+  if (typeof resolveCommitOutcome !== 'boolean') {
+    throw new ConfigError(
+      'resolveCommitOutcome',
+      `expected true or false, got ${describeValue(resolveCommitOutcome)}`,
+    );
+  }
+
   const allowedSettings = normalizeAllowedSettings(input.allowedSettings);
 
   const clientConfig: Record<string, unknown> = {};
@@ -283,6 +303,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     nestedAcquire,
     allowExitOnIdle,
     allowedSettings,
+    resolveCommitOutcome,
     clientConfig: sealClientConfig(clientConfig),
   });
 }
