@@ -6,7 +6,8 @@ import type pg from 'pg';
  * `allowExitOnIdle`, though @types/pg omits them), `client.connection.stream` (declared by @types/pg; pg's
  * own `end()` destroys it the same way when the socket is dead), and switching `client.pipeline` (pg's
  * documented `pipeline` option, which @types/pg declares `readonly` and pg reads on every dispatch), and
- * corking that socket (pg corks it itself around an extended-protocol query).
+ * corking that socket (pg corks it itself around an extended-protocol query), and listening to the
+ * `parameterStatus` messages pg's Connection emits during startup (the server's version).
  * integration-tests/close-bounded.test.ts fails if pg moves the first two, pg-client-internals.test.ts and
  * integration-tests/tx-round-trips.test.ts if it changes the third.
  */

@@ -1,12 +1,29 @@
+import type pg from 'pg';
 import type { Lease } from '../pool/lease.js';
 import { serverVersion } from '../pool/pg-client-internals.js';
 import { captureXidSql, isServerAnswer, type XidAnswer } from './commit-resolution.js';
+
+/** The statement for each SQL text, made once: pg reads a query config and never writes to it. */
+const configs = new Map<string, pg.QueryArrayConfig>();
+
+function configFor(text: string): pg.QueryArrayConfig {
+  let config = configs.get(text);
+  if (!config) {
+    config = { text, rowMode: 'array' };
+    configs.set(text, config);
+  }
+  return config;
+}
 
 /**
  * Learns a transaction's id in COMMIT's own flight: the statement asking for it is written with COMMIT in one
  * socket write (pg's pipeline mode), and the server answers it before it reads the COMMIT, so the id is known
  * as soon as COMMIT starts to run, at no extra round trip. Only what the answer was is kept (see
  * {@link XidAnswer}); a failure of the statement itself is COMMIT's business, not this one's.
+ *
+ * It goes to pg's client directly, with a callback, not through the lease: COMMIT, sent right behind it and
+ * answered after it, keeps the connection counted as busy (and pipelined) for both, and the success path of
+ * every writing transaction makes no promise for it.
  */
 export class XidCapture {
   #answer: XidAnswer = 'pending';
@@ -14,16 +31,18 @@ export class XidCapture {
   /** Sends the statement on `lease`, which must then send COMMIT in the same tick. */
   constructor(lease: Lease) {
     lease.startPipeline();
-    lease.query<{ xid: string | null }>(captureXidSql(serverVersion(lease.rawClient))).then(
-      (result) => {
-        this.#answer = { xid: result.rows[0]?.xid ?? null };
-      },
-      (err: unknown) => {
-        // The COMMIT behind it settles the transaction either way; only whether the server answered matters.
-        if (isServerAnswer(err)) this.#answer = 'refused';
-      },
-    );
+    const client = lease.rawClient;
+    client.query(configFor(captureXidSql(serverVersion(client))), this.#settled);
   }
+
+  readonly #settled = (err: Error | null, result: pg.QueryArrayResult<[string | null]> | undefined): void => {
+    if (err) {
+      // The COMMIT behind it settles the transaction either way; only whether the server answered matters.
+      if (isServerAnswer(err)) this.#answer = 'refused';
+      return;
+    }
+    this.#answer = { xid: result?.rows[0]?.[0] ?? null };
+  };
 
   /** What the statement's answer was, so far. */
   get answer(): XidAnswer {
