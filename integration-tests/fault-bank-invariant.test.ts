@@ -236,10 +236,10 @@ describe('fault: the bank invariant', () => {
     );
 
     expect(outcomes.size).toBe(TRANSFERS);
-    // The server stays reachable throughout (cuts and kills, no outage): every lost COMMIT whose id was
-    // learned gets its answer. What can still end unknown is a COMMIT cut between its write and the answer
-    // about its id (the window README.md names): those carry no id.
+    // The server stays reachable throughout (cuts and kills, no outage): every lost COMMIT gets its answer.
+    // A transfer's id is learned with its second statement, long before COMMIT, so none can end unknown.
     expect(unknownWithXid).toEqual([]);
+    expect(count('unknown')).toBe(0);
     expect(maxSettleMillis).toBeLessThan(SETTLE_BOUND_MILLIS);
     expect(faults.cuts).toBe(CUT_AT.length);
     expect(faults.thrown).toBeGreaterThan(0);

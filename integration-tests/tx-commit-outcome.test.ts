@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase } from './setup/db.js';
 import { expectHealthy, type FaultPool, faultPool } from './support/fault-kit.js';
 import { type FaultProxy, startFaultProxy } from './support/fault-proxy.js';
 import { type ProcessErrorWatch, rejection, settle, watchProcessErrors } from './support/pool-test-kit.js';
-import { idsIn, pollFor, terminateBackend } from './support/tx-support.js';
+import { idsIn, pollFor, startTcpProxy, terminateBackend } from './support/tx-support.js';
 
 /** How long the deferred trigger holds every COMMIT of a row in slow_items open. */
 const SLOW_COMMIT_SECONDS = 1;
@@ -284,5 +284,68 @@ describe('rule 5: a COMMIT lost in flight is resolved by asking the server', () 
     expect(value).toMatchObject({ ok: true, value: 'done' });
     expect(await idsIn(db, 'slow_items')).toEqual([9]);
     await expectHealthy(db, fp);
+  });
+
+  describe('the id learned before COMMIT (with the statement after the first write)', () => {
+    /** faultPool reads only the host and port of its proxy: the round-trip proxy, which can drop one write. */
+    const viaTcp = (port: number) => ({ host: '127.0.0.1', port }) as FaultProxy;
+
+    it('a COMMIT dropped on its way out is known not to have committed: rejects retryable; retry commits once', async () => {
+      const tcp = await startTcpProxy(db.config);
+      const pool = faultPool(db, viaTcp(tcp.port), { max: 1 });
+      fp = pool;
+      try {
+        let runs = 0;
+        const value = await pool.pool.transaction(
+          async (tx) => {
+            runs++;
+            await tx.query('insert into slow_items values (10 + $1::int)', [runs]);
+            // The id rides in front of this statement, so it is known before COMMIT is sent.
+            await tx.query('select 1');
+            // Attempt 1: COMMIT's write is dropped and the connection cut before the server reads it.
+            if (runs === 1) tcp.cutOnNextClientWrite();
+            return runs;
+          },
+          { retry: { maxAttempts: 2, baseDelayMillis: 5, maxDelayMillis: 20 } },
+        );
+        expect(value).toBe(2);
+        expect(await idsIn(db, 'slow_items')).toEqual([12]);
+        expect(resolvedLines(pool)).toMatchObject([
+          { outcome: 'aborted', xid: expect.stringMatching(/^\d+$/) },
+        ]);
+        expect(pool.pool.stats()).toMatchObject({ commits: 1, rollbacks: 1 });
+      } finally {
+        await pool.pool.close();
+        fp = undefined;
+        await tcp.close();
+      }
+    });
+
+    it('the same with resolveCommitOutcome: false is CommitUnknownError, and nothing is run again', async () => {
+      const tcp = await startTcpProxy(db.config);
+      const pool = faultPool(db, viaTcp(tcp.port), { max: 1, resolveCommitOutcome: false });
+      fp = pool;
+      try {
+        let runs = 0;
+        const settled = await settle(
+          pool.pool.transaction(
+            async (tx) => {
+              runs++;
+              await tx.query('insert into slow_items values (20)');
+              await tx.query('select 1');
+              tcp.cutOnNextClientWrite();
+            },
+            { retry: { maxAttempts: 2, baseDelayMillis: 5, maxDelayMillis: 20 } },
+          ),
+        );
+        expect(rejection(settled)).toBeInstanceOf(CommitUnknownError);
+        expect(runs).toBe(1);
+        expect(await idsIn(db, 'slow_items')).toEqual([]);
+      } finally {
+        await pool.pool.close();
+        fp = undefined;
+        await tcp.close();
+      }
+    });
   });
 });

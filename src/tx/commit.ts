@@ -45,10 +45,12 @@ export async function commit(tx: TxRecord): Promise<void> {
     await tx.finish('broken');
     throw lease.info.brokenBy;
   }
-  // Rule 5: the id travels with COMMIT, so a COMMIT whose answer is lost can be asked about. A read-only
-  // transaction has no id to learn: nothing of it can be lost.
+  // Rule 5: unless it was learned with an earlier statement, the id travels with COMMIT, so a COMMIT whose
+  // answer is lost can be asked about. A read-only transaction has no id to learn: nothing of it can be lost.
   const capture =
-    tx.core.settings.resolveCommitOutcome && !tx.settings.readOnly ? new XidCapture(lease) : undefined;
+    tx.core.settings.resolveCommitOutcome && !tx.settings.readOnly && tx.xid === undefined
+      ? new XidCapture(lease)
+      : undefined;
   let command: string;
   try {
     command = (await lease.query('COMMIT')).command;

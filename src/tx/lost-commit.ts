@@ -19,7 +19,7 @@ export async function settleLostCommit(
 ): Promise<void> {
   const { log, outcomes } = tx.core;
   const started = performance.now();
-  const answer = capture?.answer ?? 'notAsked';
+  const answer = tx.xid !== undefined ? { xid: tx.xid } : (capture?.answer ?? 'notAsked');
   const verdict = lostCommitVerdict(answer);
   const xid = typeof answer === 'object' ? (answer.xid ?? undefined) : undefined;
   // A connection the caller acquired is taken away too: the pool's room is what the question needs.

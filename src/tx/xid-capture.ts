@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Lease } from '../pool/lease.js';
 import { serverVersion } from '../pool/pg-client-internals.js';
 import { captureXidSql, isServerAnswer, type XidAnswer } from './commit-resolution.js';
+import type { TxRecord } from './tx-record.js';
 
 /** The statement for each SQL text, made once: pg reads a query config and never writes to it. */
 const configs = new Map<string, pg.QueryArrayConfig>();
@@ -48,4 +49,33 @@ export class XidCapture {
   get answer(): XidAnswer {
     return this.#answer;
   }
+}
+
+/** Command tags of statements that write rows: once one changed a row, the transaction has its id. */
+const WRITES: ReadonlySet<string> = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY']);
+
+/** True when the statement answered last on `lease` wrote at least one row. */
+export function wroteLast(lease: Lease): boolean {
+  return lease.lastRowCount > 0 && lease.lastCommand !== undefined && WRITES.has(lease.lastCommand);
+}
+
+/**
+ * Asks for the transaction's id in front of the statement about to be sent (in the same socket write, in
+ * pg's pipeline mode), once its first write has been answered: the id is then known long before COMMIT, and
+ * its answer arrives with that statement's, so the success path gains no round trip and usually no extra
+ * read. COMMIT then needs no statement of its own for it. A failure or NULL leaves it to COMMIT's flight.
+ */
+export function askXidEarly(tx: TxRecord): void {
+  tx.xidAsked = true;
+  if (tx.settings.readOnly) return;
+  const lease = tx.lease;
+  lease.startPipeline();
+  lease.query<{ xid: string | null }>(captureXidSql(serverVersion(lease.rawClient))).then(
+    (result) => {
+      tx.xid = result.rows[0]?.xid ?? undefined;
+    },
+    () => {
+      // The statement behind it fails the same way, and reports it; COMMIT's flight asks again.
+    },
+  );
 }
