@@ -71,8 +71,8 @@ export interface PoolConfig extends ClientConfig {
    * `true` (default): a COMMIT whose answer was lost with the connection is resolved by asking the server on
    * another connection what became of the transaction (`pg_xact_status`), for at most the scope's remaining
    * deadline or 5 s: committed resolves, aborted rejects with the connection error (retryable), anything else
-   * rejects with `CommitUnknownError` carrying the transaction id. The id is learned in the COMMIT's own flight
-   * (no extra round trip). `false`: every lost COMMIT rejects with `CommitUnknownError`, and no id is asked for.
+   * rejects with `CommitUnknownError` carrying the transaction id. The id is learned in a socket write the
+   * transaction makes anyway (no extra round trip). `false`: every lost COMMIT rejects with `CommitUnknownError`, and no id is asked for.
    */
   resolveCommitOutcome?: boolean;
 }
