@@ -321,6 +321,32 @@ describe('rule 5: a COMMIT lost in flight is resolved by asking the server', () 
       }
     });
 
+    it('a read-only transaction: its dropped COMMIT is CommitUnknownError, without an id', async () => {
+      const tcp = await startTcpProxy(db.config);
+      const pool = faultPool(db, viaTcp(tcp.port), { max: 1 });
+      fp = pool;
+      try {
+        const settled = await settle(
+          pool.pool.transaction(
+            async (tx) => {
+              await tx.query('select count(*) from slow_items');
+              await tx.query('select 1');
+              tcp.cutOnNextClientWrite();
+            },
+            { readOnly: true },
+          ),
+        );
+        const err = rejection(settled);
+        expect(err).toBeInstanceOf(CommitUnknownError);
+        expect((err as CommitUnknownError).xid).toBeUndefined();
+        expect(resolvedLines(pool)).toEqual([]);
+      } finally {
+        await pool.pool.close();
+        fp = undefined;
+        await tcp.close();
+      }
+    });
+
     it('the same with resolveCommitOutcome: false is CommitUnknownError, and nothing is run again', async () => {
       const tcp = await startTcpProxy(db.config);
       const pool = faultPool(db, viaTcp(tcp.port), { max: 1, resolveCommitOutcome: false });
