@@ -72,9 +72,16 @@ export interface PoolConfig extends ClientConfig {
    * another connection what became of the transaction (`pg_xact_status`), for at most the scope's remaining
    * deadline or 5 s: committed resolves, aborted rejects with the connection error (retryable), anything else
    * rejects with `CommitUnknownError` carrying the transaction id. The id is learned in a socket write the
-   * transaction makes anyway (no extra round trip). `false`: every lost COMMIT rejects with `CommitUnknownError`, and no id is asked for.
+   * transaction makes anyway (no extra round trip). `false`: every lost COMMIT rejects with
+   * `CommitUnknownError`, and no id is asked for.
    */
   resolveCommitOutcome?: boolean;
+  /**
+   * The pool's name in log lines (the `pool` field), diagnostics_channel messages, metrics and spans
+   * (`db.client.connection.pool.name`). A non-empty string of at most 256 characters. Default: the
+   * `application_name` (given as an option or in the connection string), else `'pg-scope'`.
+   */
+  name?: string;
 }
 
 /** The pool's own options after defaults and validation; frozen. */
@@ -99,6 +106,8 @@ export interface PoolSettings {
   readonly allowedSettings: AllowedSettings | undefined;
   /** Ask the server what became of a transaction whose COMMIT answer was lost (see `PoolConfig`). */
   readonly resolveCommitOutcome: boolean;
+  /** The checked `name`; undefined: the default (`application_name`, else 'pg-scope'). */
+  readonly name: string | undefined;
   /**
    * What reaches `new pg.Client(...)` (through `driverConfig()`): the caller's ClientConfig less the pool's own
    * keys, with the password and connection string in private fields.
@@ -125,6 +134,7 @@ const POOL_KEYS = [
   'allowExitOnIdle',
   'allowedSettings',
   'resolveCommitOutcome',
+  'name',
 ] as const;
 
 /** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
@@ -179,6 +189,20 @@ function isLogger(value: unknown): value is Logger {
   return ['debug', 'info', 'warn', 'error', 'child', 'isLevelEnabled'].every(
     (m) => typeof v[m] === 'function',
   );
+}
+
+/** Longest pool `name` accepted: it goes into every log line, metric point and span. */
+export const MAX_NAME_LENGTH = 256;
+
+function checkName(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH) {
+    throw new ConfigError(
+      'name',
+      `expected a non-empty string of at most ${MAX_NAME_LENGTH} characters, got ${describeValue(value)}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -270,6 +294,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   }
 
   const allowedSettings = normalizeAllowedSettings(input.allowedSettings);
+  const name = checkName(input.name);
 
   const clientConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
@@ -304,6 +329,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     allowExitOnIdle,
     allowedSettings,
     resolveCommitOutcome,
+    name,
     clientConfig: sealClientConfig(clientConfig),
   });
 }
