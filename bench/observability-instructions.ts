@@ -113,6 +113,12 @@ async function main(): Promise<void> {
       '',
       ...lines,
       '',
+      'Read with care: these counts are not free of timing. How many event-loop turns, socket reads and ' +
+        'garbage collections a transfer takes depends on when the server answers, and on a loaded machine ' +
+        'repeated runs of one variant moved by ±2% (no subscriber, three runs) up to ±30% (a run made while ' +
+        'the test suite ran). Only large differences mean something; the direct attribution of CPU time to ' +
+        "pg-scope's and the SDK's functions (docs/performance.md) separates their shares better.",
+      '',
     ].join('\n');
     if (!process.env.PG_SCOPE_DIR)
       await writeFile(join(ROOT, 'bench', 'OBSERVABILITY-INSTRUCTIONS.md'), report);
