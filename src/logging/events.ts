@@ -82,6 +82,11 @@ export const LogEvent = {
    * (the new connection's scope), `previousScopeId`, `err`.
    */
   txResend: 'tx.resend',
+  /**
+   * warn — `prepare: true` turned itself off for the pool, once: named statements kept vanishing from their
+   * server connections (a pooler in transaction mode that does not keep them): `vanished`, `lastCode`.
+   */
+  stmtDisabled: 'stmt.disabled',
   /** error — ROLLBACK failed; the connection is destroyed: `txId`, `scopeId`, `err`. */
   txRollbackFailed: 'tx.rollbackFailed',
 } as const;

@@ -140,6 +140,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
       commits: this.outcomes.commits,
       rollbacks: this.outcomes.rollbacks,
       longestBorrowMillis: oldest ? Math.round(performance.now() - oldest.acquiredAt) : 0,
+      ...(this.#factory.statements && { statements: this.#factory.statements.stats() }),
     };
   }
 

@@ -67,6 +67,14 @@ export interface PoolConfig extends ClientConfig {
    * `session_authorization` and `search_path` included; see docs/security.md). `[]` allows none.
    */
   allowedSettings?: readonly string[];
+  /**
+   * `true`: a query with values is sent as a named prepared statement, named after its text and cached per
+   * connection, so after the first run the server skips parsing and planning it (see "Prepared statements"
+   * in the README for poolers). Default `false`: unnamed statements only, which work behind any pooler.
+   */
+  prepare?: boolean;
+  /** With `prepare`: named statements kept per connection, least recently used closed first. Default 256. */
+  statementCacheSize?: number;
 }
 
 /** The pool's own options after defaults and validation; frozen. */
@@ -89,6 +97,10 @@ export interface PoolSettings {
   readonly allowExitOnIdle: boolean;
   /** The checked `allowedSettings`; undefined: every setting name allowed. */
   readonly allowedSettings: AllowedSettings | undefined;
+  /** Whether queries with values are sent as named statements, cached per connection. */
+  readonly prepare: boolean;
+  /** Named statements kept per connection with `prepare`. */
+  readonly statementCacheSize: number;
   /**
    * What reaches `new pg.Client(...)` (through `driverConfig()`): the caller's ClientConfig less the pool's own
    * keys, with the password and connection string in private fields.
@@ -114,6 +126,8 @@ const POOL_KEYS = [
   'nestedAcquire',
   'allowExitOnIdle',
   'allowedSettings',
+  'prepare',
+  'statementCacheSize',
 ] as const;
 
 /** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
@@ -159,6 +173,8 @@ const DEFAULTS = {
   resetOnRelease: 'rollback',
   nestedAcquire: 'warn',
   allowExitOnIdle: false,
+  prepare: false,
+  statementCacheSize: 256,
 } as const;
 
 function isLogger(value: unknown): value is Logger {
@@ -250,6 +266,11 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   }
 
   const allowedSettings = normalizeAllowedSettings(input.allowedSettings);
+  const prepare = pick('prepare');
+  if (typeof prepare !== 'boolean') {
+    throw new ConfigError('prepare', `expected true or false, got ${describeValue(prepare)}`);
+  }
+  const statementCacheSize = checkCount('statementCacheSize', pick('statementCacheSize'), 1);
 
   const clientConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
@@ -283,6 +304,8 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     nestedAcquire,
     allowExitOnIdle,
     allowedSettings,
+    prepare,
+    statementCacheSize,
     clientConfig: sealClientConfig(clientConfig),
   });
 }
