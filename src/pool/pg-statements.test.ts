@@ -72,7 +72,8 @@ describe('pg internals the statement cache relies on', () => {
     expect(submitted).toBeInstanceOf(pg.Query);
     expect(onSubmit).toBe(0);
     const connection = fakeConnection(calls);
-    (submitted?.submit as unknown as (c: unknown) => unknown)(connection);
+    if (!submitted) throw new Error('nothing was submitted');
+    (submitted.submit as unknown as (c: unknown) => unknown)(connection);
     expect(onSubmit).toBe(1);
     expect(calls).toEqual([
       'cork',
