@@ -16,45 +16,58 @@ export const pgScope: Library = {
   usage:
     '`pool.acquire(conn => conn.query(…))`, `pool.transaction(tx => …)`; defaults, pino logger at `warn` ' +
     'to the null device',
-  async open(config: OpenConfig): Promise<BenchClient> {
-    const { createPool } = (await loadPgScope()).module;
-    const pool = createPool({
-      connectionString: config.url,
-      max: config.max,
-      idleTimeoutMillis: IDLE_MILLIS,
-      logger: quietLogger(),
-    });
-    return {
-      async select1() {
-        await pool.acquire((conn) => conn.query(SELECT_ONE));
-      },
-      transfer(t: Transfer) {
-        return pool.transaction(async (tx) => {
-          await tx.query(UPDATE_BALANCE, [t.firstDelta, t.firstId]);
-          await tx.query(UPDATE_BALANCE, [t.secondDelta, t.secondId]);
-          await tx.query(INSERT_LEDGER, [t.from, t.to, t.amount]);
-        });
-      },
-      close: () => pool.close(),
-    };
-  },
-  async exhaust(url, acquireTimeoutMillis) {
-    const { createPool } = (await loadPgScope()).module;
-    const pool = createPool({ connectionString: url, max: 2, acquireTimeoutMillis, logger: quietLogger() });
-    const held = await holdTwo((acquired, release) =>
-      pool.acquire(async () => {
-        acquired();
-        await release;
-      }),
-    );
-    return {
-      async attempt() {
-        await pool.acquire((conn) => conn.query(SELECT_ONE));
-      },
-      async close() {
-        await held.release();
-        await pool.close();
-      },
-    };
-  },
+  open: (config) => open(config, false),
+  exhaust,
 };
+
+/** The same calls with `prepare: true`: named statements cached per connection, as postgres.js by default. */
+export const pgScopePrepared: Library = {
+  id: 'pg-scope-prepared',
+  name: 'pg-scope (prepare: true)',
+  usage: 'the same calls with `prepare: true` (named statements, cached per connection, as postgres.js does)',
+  open: (config) => open(config, true),
+};
+
+async function open(config: OpenConfig, prepare: boolean): Promise<BenchClient> {
+  const { createPool } = (await loadPgScope()).module;
+  const pool = createPool({
+    connectionString: config.url,
+    max: config.max,
+    idleTimeoutMillis: IDLE_MILLIS,
+    logger: quietLogger(),
+    ...(prepare && { prepare }),
+  });
+  return {
+    async select1() {
+      await pool.acquire((conn) => conn.query(SELECT_ONE));
+    },
+    transfer(t: Transfer) {
+      return pool.transaction(async (tx) => {
+        await tx.query(UPDATE_BALANCE, [t.firstDelta, t.firstId]);
+        await tx.query(UPDATE_BALANCE, [t.secondDelta, t.secondId]);
+        await tx.query(INSERT_LEDGER, [t.from, t.to, t.amount]);
+      });
+    },
+    close: () => pool.close(),
+  };
+}
+
+async function exhaust(url: string, acquireTimeoutMillis: number) {
+  const { createPool } = (await loadPgScope()).module;
+  const pool = createPool({ connectionString: url, max: 2, acquireTimeoutMillis, logger: quietLogger() });
+  const held = await holdTwo((acquired, release) =>
+    pool.acquire(async () => {
+      acquired();
+      await release;
+    }),
+  );
+  return {
+    async attempt() {
+      await pool.acquire((conn) => conn.query(SELECT_ONE));
+    },
+    async close() {
+      await held.release();
+      await pool.close();
+    },
+  };
+}
