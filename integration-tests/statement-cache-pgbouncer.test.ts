@@ -21,6 +21,7 @@ describe.skipIf(missing !== undefined)('prepare: true behind PgBouncer 1.18 (tra
   let db: TestDatabase;
   let bouncer: PgBouncer;
   let pool: Pool;
+  let txPool: Pool;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -29,6 +30,7 @@ describe.skipIf(missing !== undefined)('prepare: true behind PgBouncer 1.18 (tra
 
   afterAll(async () => {
     await pool?.close({ timeoutMillis: 5_000 });
+    await txPool?.close({ timeoutMillis: 5_000 });
     await bouncer?.stop();
     await db?.drop();
   });
@@ -73,5 +75,42 @@ describe.skipIf(missing !== undefined)('prepare: true behind PgBouncer 1.18 (tra
     // Transactions run too, on unnamed statements now.
     const n = await pool.transaction(async (tx) => (await tx.query('select $1::int as n', [7])).rows[0]);
     expect(n).toEqual({ n: 7 });
+  });
+
+  it('transactions with retry: a statement lost inside one is retryable, and every transaction commits', async () => {
+    const log = captureLog('warn');
+    txPool = createPool({
+      ...db.config,
+      host: bouncer.host,
+      port: bouncer.port,
+      application_name: appName('stmt-bounced-tx'),
+      logger: log.logger,
+      max: 5,
+      prepare: true,
+    });
+    await db.admin('create table if not exists tally (caller int, i int, primary key (caller, i))');
+    let attempts = 0;
+    await Promise.all(
+      Array.from({ length: CALLERS }, async (_, caller) => {
+        for (let i = 0; i < 25; i++) {
+          await txPool.transaction(
+            async (tx) => {
+              attempts++;
+              await tx.query('insert into tally values ($1, $2)', [caller, i]);
+              await tx.query('select $1::int as caller, $2::int as i', [caller, i]);
+            },
+            { retry: { maxAttempts: 5, baseDelayMillis: 1 } },
+          );
+        }
+      }),
+    );
+    const { rows } = await db.admin('select count(*)::int as n from tally');
+    expect(rows[0]).toEqual({ n: CALLERS * 25 });
+    expect(txPool.stats().commits).toBe(CALLERS * 25);
+    expect(log.withEvent('stmt.disabled')).toHaveLength(1);
+    console.log(
+      `transactions behind PgBouncer 1.18: ${CALLERS * 25} committed in ${attempts} attempts; ` +
+        `${JSON.stringify(txPool.stats().statements)}`,
+    );
   });
 });
