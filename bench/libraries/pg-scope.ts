@@ -26,6 +26,7 @@ export const pgScopePrepared: Library = {
   name: 'pg-scope (prepare: true)',
   usage: 'the same calls with `prepare: true` (named statements, cached per connection, as postgres.js does)',
   open: (config) => open(config, true),
+  exhaust,
 };
 
 async function open(config: OpenConfig, prepare: boolean): Promise<BenchClient> {

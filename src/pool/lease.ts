@@ -131,18 +131,19 @@ export class Lease {
     const client = this.#client;
     this.#transactionEnded = false;
     const statements = this.info.statements;
+    // Outside any transaction, and none can open before it runs: a failed cached statement may re-run.
+    const outside =
+      statements !== undefined &&
+      !this.#pipelined &&
+      this.info.inflight === 0 &&
+      client.getTransactionStatus() === 'I';
+    this.info.inflight++;
     const promise =
       statements === undefined
         ? ((values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
             pg.QueryResult<R>
           >)
-        : statements.query<R>(
-            config,
-            values,
-            // Outside any transaction, and none can open before it runs: a failed cached statement may re-run.
-            !this.#pipelined && this.info.inflight === 0 && client.getTransactionStatus() === 'I',
-          );
-    this.info.inflight++;
+        : statements.query<R>(config, values, outside);
     // One promise per query on top of pg's: the handlers are made once per lease, and a caller's own error
     // handling (`onError`) runs in the same step instead of in a promise of its own.
     return promise.then(
