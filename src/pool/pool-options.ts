@@ -75,6 +75,12 @@ export interface PoolConfig extends ClientConfig {
   prepare?: boolean;
   /** With `prepare`: named statements kept per connection, least recently used closed first. Default 256. */
   statementCacheSize?: number;
+  /**
+   * The pool's name in log lines (the `pool` field), diagnostics_channel messages, metrics and spans
+   * (`db.client.connection.pool.name`). A non-empty string of at most 256 characters. Default: the
+   * `application_name` (given as an option or in the connection string), else `'pg-scope'`.
+   */
+  name?: string;
 }
 
 /** The pool's own options after defaults and validation; frozen. */
@@ -101,6 +107,8 @@ export interface PoolSettings {
   readonly prepare: boolean;
   /** Named statements kept per connection with `prepare`. */
   readonly statementCacheSize: number;
+  /** The checked `name`; undefined: the default (`application_name`, else 'pg-scope'). */
+  readonly name: string | undefined;
   /**
    * What reaches `new pg.Client(...)` (through `driverConfig()`): the caller's ClientConfig less the pool's own
    * keys, with the password and connection string in private fields.
@@ -128,6 +136,7 @@ const POOL_KEYS = [
   'allowedSettings',
   'prepare',
   'statementCacheSize',
+  'name',
 ] as const;
 
 /** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
@@ -183,6 +192,20 @@ function isLogger(value: unknown): value is Logger {
   return ['debug', 'info', 'warn', 'error', 'child', 'isLevelEnabled'].every(
     (m) => typeof v[m] === 'function',
   );
+}
+
+/** Longest pool `name` accepted: it goes into every log line, metric point and span. */
+export const MAX_NAME_LENGTH = 256;
+
+function checkName(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH) {
+    throw new ConfigError(
+      'name',
+      `expected a non-empty string of at most ${MAX_NAME_LENGTH} characters, got ${describeValue(value)}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -271,6 +294,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     throw new ConfigError('prepare', `expected true or false, got ${describeValue(prepare)}`);
   }
   const statementCacheSize = checkCount('statementCacheSize', pick('statementCacheSize'), 1);
+  const name = checkName(input.name);
 
   const clientConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
@@ -306,6 +330,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     allowedSettings,
     prepare,
     statementCacheSize,
+    name,
     clientConfig: sealClientConfig(clientConfig),
   });
 }
