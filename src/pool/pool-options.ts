@@ -69,8 +69,8 @@ export interface PoolConfig extends ClientConfig {
   allowedSettings?: readonly string[];
   /**
    * `true`: a query with values is sent as a named prepared statement, named after its text and cached per
-   * connection, so after the first run the server skips parsing and planning it (see "Prepared statements"
-   * in the README for poolers). Default `false`: unnamed statements only, which work behind any pooler.
+   * connection, so after the first run the server skips parsing and planning it (see docs/prepared-statements.md
+   * for poolers). Default `false`: unnamed statements only, which work behind any pooler.
    */
   prepare?: boolean;
   /** With `prepare`: named statements kept per connection, least recently used closed first. Default 256. */
