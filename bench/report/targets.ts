@@ -37,7 +37,7 @@ function bestPeer(
 ) {
   let best: Best | undefined;
   for (const library of libraries) {
-    if (library.floor || isOurs(library)) continue;
+    if (library.floor || library.optIn || isOurs(library)) continue;
     if (among && !among.includes(library.name)) continue;
     const value = medianOf(result.rounds.get(library.name), key);
     if (Number.isNaN(value)) continue;
@@ -54,7 +54,7 @@ function bestPeer(
 const LIKE_FOR_LIKE = [pgPool.name, genericPool.name, postgresJsUnprepared.name];
 
 function peers(libraries: readonly Library[]): Library[] {
-  return libraries.filter((l) => !l.floor && !isOurs(l));
+  return libraries.filter((l) => !l.floor && !l.optIn && !isOurs(l));
 }
 
 /** Evaluates the targets on what the run measured. */

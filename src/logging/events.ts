@@ -87,6 +87,14 @@ export const LogEvent = {
    * server connections (a pooler in transaction mode that does not keep them): `vanished`, `lastCode`.
    */
   stmtDisabled: 'stmt.disabled',
+  /**
+   * warn — the connection was lost while COMMIT was in flight and the server said what became of the
+   * transaction (`resolveCommitOutcome`): `txId`, `scopeId` (the lost connection's), `outcome` (`'committed'`:
+   * the scope resolves; `'aborted'`: it rejects with the connection error, which `retry` may run again),
+   * `xid` (undefined when the server ended the session before it read the COMMIT), `resolveMillis`, `err`
+   * (the connection error).
+   */
+  txCommitResolved: 'tx.commitResolved',
   /** error — ROLLBACK failed; the connection is destroyed: `txId`, `scopeId`, `err`. */
   txRollbackFailed: 'tx.rollbackFailed',
 } as const;

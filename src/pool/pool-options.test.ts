@@ -101,6 +101,11 @@ const BAD_VALUES: readonly Case[] = [
   ['statementCacheSize', Number.NaN],
   ['statementCacheSize', Number.POSITIVE_INFINITY],
   ['statementCacheSize', '256'],
+  ['resolveCommitOutcome', 'true'],
+  ['resolveCommitOutcome', 1],
+  ['resolveCommitOutcome', 0],
+  ['resolveCommitOutcome', null],
+  ['resolveCommitOutcome', 'off'],
   ['pipeline', true],
 ];
 
@@ -201,6 +206,7 @@ describe('pool options', () => {
         resetOnRelease: 'rollback',
         nestedAcquire: 'warn',
         allowExitOnIdle: false,
+        resolveCommitOutcome: true,
       });
       for (const key of [
         'max',
@@ -277,6 +283,20 @@ describe('pool options', () => {
       expect(configErrorOf({ prepare: 'yes' }).message).toContain('expected true or false');
       expect(configErrorOf({ statementCacheSize: 0 }).message).toMatch(/statementCacheSize.*integer from 1/);
       expect(configErrorOf({ statementCachSize: 10 }).message).toContain("did you mean 'statementCacheSize'");
+    });
+
+    it("accepts resolveCommitOutcome true or false, keeps it out of pg's config, and names the allowed values", () => {
+      for (const resolveCommitOutcome of [true, false]) {
+        const settings = normalizePoolConfig({ resolveCommitOutcome });
+        expect(settings.resolveCommitOutcome).toBe(resolveCommitOutcome);
+        expect(settings.clientConfig).not.toHaveProperty('resolveCommitOutcome');
+      }
+      const err = configErrorOf({ resolveCommitOutcome: 'yes' });
+      expect(err.field).toBe('resolveCommitOutcome');
+      expect(err.message).toContain('expected true or false');
+      expect(configErrorOf({ resolveCommitOutcom: true }).message).toContain(
+        "did you mean 'resolveCommitOutcome'",
+      );
     });
 
     it("name: the pool's own name, kept out of pg's config; the default is decided by the pool", () => {

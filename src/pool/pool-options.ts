@@ -76,6 +76,15 @@ export interface PoolConfig extends ClientConfig {
   /** With `prepare`: named statements kept per connection, least recently used closed first. Default 256. */
   statementCacheSize?: number;
   /**
+   * `true` (default): a COMMIT whose answer was lost with the connection is resolved by asking the server on
+   * another connection what became of the transaction (`pg_xact_status`), for at most the scope's remaining
+   * deadline or 5 s: committed resolves, aborted rejects with the connection error (retryable), anything else
+   * rejects with `CommitUnknownError` carrying the transaction id. The id is learned in a socket write the
+   * transaction makes anyway (no extra round trip). `false`: every lost COMMIT rejects with
+   * `CommitUnknownError`, and no id is asked for.
+   */
+  resolveCommitOutcome?: boolean;
+  /**
    * The pool's name in log lines (the `pool` field), diagnostics_channel messages, metrics and spans
    * (`db.client.connection.pool.name`). A non-empty string of at most 256 characters. Default: the
    * `application_name` (given as an option or in the connection string), else `'pg-scope'`.
@@ -107,6 +116,8 @@ export interface PoolSettings {
   readonly prepare: boolean;
   /** Named statements kept per connection with `prepare`. */
   readonly statementCacheSize: number;
+  /** Ask the server what became of a transaction whose COMMIT answer was lost (see `PoolConfig`). */
+  readonly resolveCommitOutcome: boolean;
   /** The checked `name`; undefined: the default (`application_name`, else 'pg-scope'). */
   readonly name: string | undefined;
   /**
@@ -136,6 +147,7 @@ const POOL_KEYS = [
   'allowedSettings',
   'prepare',
   'statementCacheSize',
+  'resolveCommitOutcome',
   'name',
 ] as const;
 
@@ -184,6 +196,7 @@ const DEFAULTS = {
   allowExitOnIdle: false,
   prepare: false,
   statementCacheSize: 256,
+  resolveCommitOutcome: true,
 } as const;
 
 function isLogger(value: unknown): value is Logger {
@@ -288,6 +301,14 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     throw new ConfigError('allowExitOnIdle', `expected true or false, got ${describeValue(allowExitOnIdle)}`);
   }
 
+  const resolveCommitOutcome = pick('resolveCommitOutcome');
+  if (typeof resolveCommitOutcome !== 'boolean') {
+    throw new ConfigError(
+      'resolveCommitOutcome',
+      `expected true or false, got ${describeValue(resolveCommitOutcome)}`,
+    );
+  }
+
   const allowedSettings = normalizeAllowedSettings(input.allowedSettings);
   const prepare = pick('prepare');
   if (typeof prepare !== 'boolean') {
@@ -330,6 +351,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     allowedSettings,
     prepare,
     statementCacheSize,
+    resolveCommitOutcome,
     name,
     clientConfig: sealClientConfig(clientConfig),
   });
