@@ -6,7 +6,8 @@ import { LogEvent } from '../logging/events.js';
 import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
 import { isConnectionLoss } from './connect-errors.js';
-import { endClient, holdProcess, setPipelined } from './pg-client-internals.js';
+import { type HostConnector, HostSelector } from './host-selector.js';
+import { endClient, holdProcess, setPipelined, watchParameters } from './pg-client-internals.js';
 import type { PoolSettings } from './pool-options.js';
 
 /** How long closing a connection keeps cancelling a query that is still running before it gives up. */
@@ -56,6 +57,13 @@ export class ConnectionFactory {
   /** Clients whose error was already logged at warn. */
   readonly #reported = new WeakSet<pg.Client>();
   #nextId = 0;
+  /** Connection ids, from the first moment of an attempt. */
+  readonly #ids = new WeakMap<pg.Client, number>();
+  /** With several hosts (or a `targetSessionAttrs`): which server each new connection goes to. */
+  readonly #selector: HostSelector | undefined;
+  /** With a selector: each client's startup report, and the open clients (to drop a demoted host's). */
+  readonly #parameters = new WeakMap<pg.Client, ReadonlyMap<string, string>>();
+  readonly #byHost = new Set<pg.Client>();
   #created = 0;
   #destroyed = 0;
   /** `performance.now()` when the pool's close timeout ends (see finishBy); Infinity while it is open. */
@@ -71,6 +79,10 @@ export class ConnectionFactory {
   constructor(settings: PoolSettings, log: Logger) {
     this.#settings = settings;
     this.#log = log;
+    if (settings.hostPlan) {
+      this.#selector = new HostSelector(settings.hostPlan, log);
+      this.#selector.onRoleChanged = (index) => this.#dropHost(index);
+    }
   }
 
   /**
@@ -96,8 +108,50 @@ export class ConnectionFactory {
   /** One connection attempt. Rejects with the driver's (or `onConnect`'s) error; the client is closed then. */
   async connect(): Promise<pg.Client> {
     const settings = this.#settings;
-    const client = new pg.Client(settings.clientConfig.driverConfig());
+    const started = performance.now();
+    const selector = this.#selector;
+    const client = selector
+      ? await selector.connect(settings.clientConfig.driverConfig(), this.#connector)
+      : await this.#open(settings.clientConfig.driverConfig());
+    try {
+      if (settings.onConnect) await this.#runOnConnect(client, started);
+    } catch (err) {
+      // The attempt already failed; closing its socket is best effort (endClient never rejects).
+      void this.#end(client);
+      throw err;
+    }
+    // An idle connection, until the pool lends it (see markIdle).
+    if (settings.allowExitOnIdle) holdProcess(client, false);
+    const now = performance.now();
+    const lifetime = settings.maxLifetimeMillis;
+    const id = this.#ids.get(client) ?? 0;
+    this.#info.set(client, {
+      id,
+      createdAt: now,
+      expiresAt:
+        lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1),
+      brokenBy: undefined,
+      inflight: 0,
+      uses: 0,
+    });
+    if (selector) this.#byHost.add(client);
+    this.#created++;
+    this.observer?.opened(client);
+    if (this.#log.isLevelEnabled('debug')) {
+      this.#log.debug(
+        { event: LogEvent.connect, connectionId: id, connectMillis: Math.round(now - started) },
+        'connection opened',
+      );
+    }
+    return client;
+  }
+
+  /** One attempt at one server, `onConnect` not yet run. Rejects with the driver's error, the client closed. */
+  async #open(config: pg.ClientConfig): Promise<pg.Client> {
+    const client = new pg.Client(config);
     const id = ++this.#nextId;
+    this.#ids.set(client, id);
+    if (this.#selector) this.#parameters.set(client, watchParameters(client));
     client.on('error', (err: Error) => this.#onClientError(client, id, err));
     client.on('end', () => {
       const info = this.#info.get(client);
@@ -108,39 +162,32 @@ export class ConnectionFactory {
     });
     // pg's connect() never settles when end() interrupts it, so abortConnecting() rejects this instead.
     const aborted = new Promise<never>((_, reject) => this.#connecting.set(client, reject));
-    const started = performance.now();
     try {
       await Promise.race([client.connect(), aborted]);
-      if (settings.onConnect) await this.#runOnConnect(client, started);
     } catch (err) {
-      this.#connecting.delete(client);
       // The attempt already failed; closing its socket is best effort (endClient never rejects).
       void this.#end(client);
       throw err;
-    }
-    this.#connecting.delete(client);
-    // An idle connection, until the pool lends it (see markIdle).
-    if (settings.allowExitOnIdle) holdProcess(client, false);
-    const now = performance.now();
-    const lifetime = settings.maxLifetimeMillis;
-    this.#info.set(client, {
-      id,
-      createdAt: now,
-      expiresAt:
-        lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1),
-      brokenBy: undefined,
-      inflight: 0,
-      uses: 0,
-    });
-    this.#created++;
-    this.observer?.opened(client);
-    if (this.#log.isLevelEnabled('debug')) {
-      this.#log.debug(
-        { event: LogEvent.connect, connectionId: id, connectMillis: Math.round(now - started) },
-        'connection opened',
-      );
+    } finally {
+      this.#connecting.delete(client);
     }
     return client;
+  }
+
+  /** The multi-host pool's view of this factory (see HostSelector). */
+  readonly #connector: HostConnector = {
+    open: (config) => this.#open(config),
+    parameters: (client) => this.#parameters.get(client) ?? new Map(),
+    close: (client) => this.#end(client),
+  };
+
+  /** A host changed role: its pooled connections were chosen for what it no longer is, so none is reused. */
+  #dropHost(index: number): void {
+    for (const client of this.#byHost) {
+      const info = this.#info.get(client);
+      if (info === undefined || this.#selector?.hostOf(client) !== index) continue;
+      info.brokenBy ??= new Error('the server is no longer what the connection was chosen for');
+    }
   }
 
   async #runOnConnect(client: pg.Client, started: number): Promise<void> {
@@ -182,7 +229,8 @@ export class ConnectionFactory {
 
   /** Marks a client broken when a query failed because the connection is gone. */
   noteQueryError(client: pg.Client, err: unknown): void {
-    if (!isConnectionLoss(err)) return;
+    // 25006 on a pool that wants the primary: this server is read-only now (demoted), do not reuse.
+    if (!isConnectionLoss(err) && !this.#selector?.noteQueryError(client, err)) return;
     const info = this.#info.get(client);
     if (info) info.brokenBy ??= err;
   }
@@ -194,6 +242,7 @@ export class ConnectionFactory {
   async destroy(client: pg.Client, reason: DestroyReason, scope?: { readonly id: string }): Promise<void> {
     const info = this.#info.get(client);
     const running = (info?.inflight ?? 0) > 0;
+    this.#byHost.delete(client);
     this.#destroyed++;
     this.observer?.closed(client);
     const level = UNSAFE_REASONS.has(reason) ? 'warn' : 'debug';

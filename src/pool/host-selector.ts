@@ -1,0 +1,160 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { LogEvent } from '../logging/events.js';
+import { errorCode } from '../util/error-code.js';
+import { HostHealth, hostSequence } from './host-health.js';
+import { type HostPlan, hostLabel, type TargetSessionAttrs } from './hosts.js';
+import {
+  ROLE_QUERY,
+  roleFromParameters,
+  roleFromRow,
+  roleMatches,
+  type SessionRole,
+} from './session-role.js';
+
+/** The targets for which "the server" is the primary: a change of server is a failover (`host.switched`). */
+const WANTS_PRIMARY: ReadonlySet<TargetSessionAttrs> = new Set<TargetSessionAttrs>(['read-write', 'primary']);
+
+/** What the selector needs from the connection factory: one attempt at one host, and closing a client. */
+export interface HostConnector {
+  /** One connection attempt with `config`; rejects (the client closed) when it fails. */
+  open(config: pg.ClientConfig): Promise<pg.Client>;
+  /** What the server reported at startup (ParameterStatus). */
+  parameters(client: pg.Client): ReadonlyMap<string, string>;
+  /** Closes a client the selector does not want. Never rejects. */
+  close(client: pg.Client): Promise<void>;
+}
+
+/** No host answered as `targetSessionAttrs` asks (yet: a failover may be under way). Transient: `08001`. */
+export class NoMatchingHostError extends Error {
+  /** SQLSTATE class 08 (client unable to establish connection): a retry may succeed. */
+  readonly code = '08001';
+}
+
+/**
+ * Picks the server of each new connection of a multi-host pool, as libpq does with `target_session_attrs`
+ * and `load_balance_hosts`: the hosts in order (or shuffled), each judged by the role its startup report
+ * shows, the first acceptable one kept. Remembers which hosts were down or of the wrong role (see
+ * `HostHealth`), logs `host.switched` when new connections go to another server than before, and tells the
+ * pool (`onRoleChanged`) when a host turned out to be no longer what its pooled connections were chosen for.
+ */
+export class HostSelector {
+  readonly #plan: HostPlan;
+  readonly #log: Logger;
+  readonly #health: HostHealth;
+  readonly #hostOf = new WeakMap<pg.Client, number>();
+  #last: number | undefined;
+  /** Called with a host's index when its pooled connections must go (it changed role). */
+  onRoleChanged: ((index: number) => void) | undefined;
+
+  constructor(plan: HostPlan, log: Logger) {
+    this.#plan = plan;
+    this.#log = log;
+    this.#health = new HostHealth(plan.hosts.length);
+  }
+
+  /** The index of the host a client of this selector is connected to. */
+  hostOf(client: pg.Client): number | undefined {
+    return this.#hostOf.get(client);
+  }
+
+  /** One connection: tries the hosts once each; rejects with the last failure, or NoMatchingHostError. */
+  async connect(base: pg.ClientConfig, connector: HostConnector): Promise<pg.Client> {
+    const plan = this.#plan;
+    const target = plan.targetSessionAttrs;
+    const order = this.#health.order(
+      hostSequence(plan.hosts.length, plan.loadBalanceHosts === 'random'),
+      target,
+      performance.now(),
+    );
+    let lastError: unknown;
+    const tried: string[] = [];
+    let answered = false;
+    // prefer-standby: the first server that answered, kept in case no host is a standby (libpq's second pass).
+    let fallback: { client: pg.Client; index: number } | undefined;
+    for (const index of order) {
+      const label = hostLabel(plan.hosts[index] as (typeof plan.hosts)[number]);
+      let client: pg.Client;
+      try {
+        client = await connector.open(plan.configFor(base, index));
+      } catch (err) {
+        this.#health.noteDown(index, performance.now());
+        lastError = err;
+        tried.push(`${label} (${errorCode(err) ?? 'failed'})`);
+        continue;
+      }
+      let role: SessionRole;
+      try {
+        role = await judge(client, connector);
+      } catch (err) {
+        void connector.close(client);
+        this.#health.noteDown(index, performance.now());
+        lastError = err;
+        tried.push(`${label} (${errorCode(err) ?? 'failed'})`);
+        continue;
+      }
+      this.#noteRole(index, role);
+      answered = true;
+      if (roleMatches(target, role)) {
+        if (fallback) void connector.close(fallback.client);
+        return this.#chosen(client, index);
+      }
+      tried.push(`${label} (${role.standby ? 'standby' : role.readOnly ? 'read-only' : 'read-write'})`);
+      if (target === 'prefer-standby' && fallback === undefined) fallback = { client, index };
+      else void connector.close(client);
+    }
+    if (fallback) return this.#chosen(fallback.client, fallback.index);
+    if (!answered) throw lastError;
+    throw new NoMatchingHostError(
+      `no host matched targetSessionAttrs '${target}' (tried ${tried.join(', ')})`,
+      lastError === undefined ? undefined : { cause: lastError },
+    );
+  }
+
+  /**
+   * A statement on `client` failed: SQLSTATE 25006 (read-only transaction) on a pool that wants a writable
+   * server means its host is no longer the primary. Returns true when the client must not be reused.
+   */
+  noteQueryError(client: pg.Client, err: unknown): boolean {
+    if (errorCode(err) !== '25006') return false;
+    const target = this.#plan.targetSessionAttrs;
+    if (!WANTS_PRIMARY.has(target)) return false;
+    const index = this.#hostOf.get(client);
+    if (index !== undefined) this.#noteRole(index, { standby: target === 'primary', readOnly: true });
+    return true;
+  }
+
+  #noteRole(index: number, role: SessionRole): void {
+    const before = this.#health.noteRole(index, role, performance.now());
+    const target = this.#plan.targetSessionAttrs;
+    if (before !== undefined && roleMatches(target, before) && !roleMatches(target, role)) {
+      this.onRoleChanged?.(index);
+    }
+  }
+
+  #chosen(client: pg.Client, index: number): pg.Client {
+    this.#hostOf.set(client, index);
+    const previous = this.#last;
+    this.#last = index;
+    if (previous !== undefined && previous !== index && WANTS_PRIMARY.has(this.#plan.targetSessionAttrs)) {
+      const hosts = this.#plan.hosts;
+      this.#log.warn(
+        {
+          event: LogEvent.hostSwitched,
+          from: hostLabel(hosts[previous] as (typeof hosts)[number]),
+          to: hostLabel(hosts[index] as (typeof hosts)[number]),
+        },
+        'new connections go to another server',
+      );
+    }
+    return client;
+  }
+}
+
+/** The session's role: from the startup report, or (servers before 14) one query. */
+async function judge(client: pg.Client, connector: HostConnector): Promise<SessionRole> {
+  const reported = roleFromParameters(connector.parameters(client));
+  if (reported) return reported;
+  const result = await client.query<{ standby: boolean; read_only: boolean }>(ROLE_QUERY);
+  return roleFromRow(result.rows[0] as { standby: boolean; read_only: boolean });
+}
