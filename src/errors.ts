@@ -38,6 +38,8 @@ export interface PoolStats {
    * borrowed): minutes here while the pool is exhausted usually means a scope that never ended (a leak).
    */
   readonly longestBorrowMillis: number;
+  /** With `replicas`: each replica pool's own counters, in the configured order. */
+  readonly replicas?: readonly PoolStats[];
 }
 
 /** The borrow that has lasted longest when a `PoolExhaustedError` was made. */
@@ -143,6 +145,7 @@ export class PoolExhaustedError extends PgScopeError {
     waitedMillis: number,
     cause?: unknown,
     longest?: LongestBorrow,
+    server?: string,
   ) {
     const waited = Math.round(waitedMillis);
     const why =
@@ -162,7 +165,7 @@ export class PoolExhaustedError extends PgScopeError {
         ? `; ${opening} connection${opening === 1 ? ' was' : 's were'} still being opened (the server is slower to accept a session than the acquire timeout)`
         : '';
     super(
-      `pool exhausted: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}${held}${slow}`,
+      `pool exhausted${server === undefined ? '' : ` (replica ${server})`}: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}${held}${slow}`,
       cause === undefined ? undefined : { cause },
     );
     this.reason = reason;

@@ -83,7 +83,7 @@ function fieldHosts(hostField: unknown, portField: unknown): HostAddress[] | und
       `expected one port, or one per host (${hosts.length}), got ${ports.length}`,
     );
   }
-  ports.forEach((p) => checkPort(p, 'port'));
+  for (const p of ports) checkPort(p, 'port');
   return hosts.map((host, i) => ({ host: host as string, port: ports.length > 1 ? ports[i] : ports[0] }));
 }
 

@@ -7,7 +7,7 @@ import { PoolCore } from '../pool/pool-core.js';
 import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
 import { findFrame, runInFrame } from '../pool/scope-context.js';
 import { checkJoinOptions } from '../tx/join-options.js';
-import { type LeaseSource, poolLeaseSource } from '../tx/lease-source.js';
+import type { LeaseSource } from '../tx/lease-source.js';
 import { openTransaction, runTransaction } from '../tx/run-transaction.js';
 import { Transaction } from '../tx/transaction.js';
 import { normalizeTxOptions, type TransactionOptions, type TxSettings } from '../tx/tx-options.js';
@@ -16,6 +16,8 @@ import type { AmbientScope } from './ambient-scope.js';
 import { Connection } from './connection.js';
 import { PgPoolView } from './pg-pool-view.js';
 import { type PingOptions, ping } from './ping.js';
+import { routedLease, routedSource } from './read-routing.js';
+import { ReplicaRouter } from './replica-router.js';
 import { RequestScope } from './request-scope.js';
 import { UsingHint } from './using-hint.js';
 
@@ -30,11 +32,25 @@ export class Pool implements AsyncDisposable {
   #pgPool: PgPoolView | undefined;
   /** The lease source of `transaction(fn)` without options. */
   #defaultSource: LeaseSource | undefined;
+  /** With `replicas`: where read-only scopes run. */
+  readonly #replicas: ReplicaRouter | undefined;
 
   /** @internal Use `createPool`. */
   constructor(core: PoolCore<TxOutcomes>) {
     this.#core = core;
     this.#usingHint = new UsingHint(core.log);
+    const { replicas, maxReplicaLagMillis } = core.settings;
+    if (replicas) this.#replicas = new ReplicaRouter(core, replicas, maxReplicaLagMillis);
+  }
+
+  /** A lease for `acquire()`: from a replica for `readOnly` when the pool has replicas. */
+  #lease(options: AcquireOptions | undefined) {
+    return routedLease(this.#replicas, this.#core, options);
+  }
+
+  /** Where a transaction with `settings` gets its connections: a replica for read-only work, if any. */
+  #source(settings: TxSettings, checkNested: boolean | 'whenFull'): LeaseSource {
+    return routedSource(this.#replicas, this.#core, settings, checkNested);
   }
 
   /**
@@ -56,10 +72,10 @@ export class Pool implements AsyncDisposable {
     const core = this.#core;
     if (typeof fnOrOptions !== 'function') {
       checkAcquireOptions(fnOrOptions);
-      return new Connection(core, await core.lease(fnOrOptions));
+      return new Connection(core, await this.#lease(fnOrOptions));
     }
     checkAcquireOptions(maybeOptions);
-    const lease = await core.lease(maybeOptions);
+    const lease = await this.#lease(maybeOptions);
     const conn = new Connection(core, lease);
     try {
       return await runInFrame(
@@ -160,7 +176,7 @@ export class Pool implements AsyncDisposable {
     // Without options the settings are always the same: so is the lease source, made once per pool.
     let source = maybeOptions === undefined ? this.#defaultSource : undefined;
     if (!source) {
-      source = poolLeaseSource(core, settings, newConnectionCheck(settings));
+      source = this.#source(settings, newConnectionCheck(settings));
       if (maybeOptions === undefined) this.#defaultSource = source;
     }
     return runTransaction(core, source, settings, fnOrOptions);
@@ -174,7 +190,7 @@ export class Pool implements AsyncDisposable {
     const core = this.#core;
     if (typeof fnOrOptions !== 'function') {
       const settings = normalizeTxOptions(fnOrOptions, 'using', core.settings.allowedSettings);
-      const tx = await openTransaction(core, poolLeaseSource(core, settings, true), settings);
+      const tx = await openTransaction(core, this.#source(settings, true), settings);
       this.#usingHint.track(tx);
       return tx;
     }
@@ -187,12 +203,7 @@ export class Pool implements AsyncDisposable {
       }
       if (scope instanceof Connection) return scope.transaction(fnOrOptions, maybeOptions);
     }
-    return runTransaction(
-      core,
-      poolLeaseSource(core, settings, newConnectionCheck(settings)),
-      settings,
-      fnOrOptions,
-    );
+    return runTransaction(core, this.#source(settings, newConnectionCheck(settings)), settings, fnOrOptions);
   }
 
   /**
@@ -220,8 +231,9 @@ export class Pool implements AsyncDisposable {
     const core = this.#core;
     const settings = normalizeTxOptions(options, 'using', core.settings.allowedSettings);
     const scope = new RequestScope(
-      () => openTransaction(core, poolLeaseSource(core, settings, false), settings),
+      () => openTransaction(core, this.#source(settings, false), settings),
       onOpen,
+      settings.readOnly,
     );
     return runInFrame(
       {
@@ -253,7 +265,8 @@ export class Pool implements AsyncDisposable {
 
   /** Counters and running totals. */
   stats(): PoolStats {
-    return this.#core.stats();
+    const stats = this.#core.stats();
+    return this.#replicas ? { ...stats, replicas: this.#replicas.stats() } : stats;
   }
 
   /** True once `close()` was called. */
@@ -267,8 +280,13 @@ export class Pool implements AsyncDisposable {
    * a second call returns the first call's promise. Never rejects for a connection that fails to close.
    */
   close(options?: CloseOptions): Promise<void> {
-    return this.#core.close(options);
+    if (!this.#replicas) return this.#core.close(options);
+    this.#closing ??= Promise.all([this.#core.close(options), this.#replicas.close(options)]).then(
+      () => undefined,
+    );
+    return this.#closing;
   }
+  #closing: Promise<void> | undefined;
 
   /** `JSON.stringify` (and so pino, given `{ pool }`): the pool's name, whether it is closed, and its counters. */
   toJSON(): {
