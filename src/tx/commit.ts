@@ -50,6 +50,9 @@ export async function commit(tx: TxRecord): Promise<void> {
     const outcome = classifyCommit({ ok: false, err });
     if (outcome === 'unknown') {
       await tx.finish('broken');
+      // A READ ONLY transaction wrote nothing: whether its COMMIT arrived changes nothing (a replica stopped
+      // under a read is a lost connection, not an unknown outcome).
+      if (tx.settings.readOnly) return void outcomes.committed();
       throw new CommitUnknownError(err);
     }
     outcomes.rolledBack();
