@@ -1,5 +1,9 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import express from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { transactionPerRequest } from '../src/adapters/express.js';
 import { createPool, type Pool, type PoolConfig } from '../src/index.js';
 import { captureLogs, type LogCapture } from './setup/log-capture.js';
 import { type ReplicationNode, type ReplicationSet, startReplicationSet } from './support/replication-set.js';
@@ -280,6 +284,37 @@ describe('replicas', () => {
     const stats = pool.stats().replicas ?? [];
     expect(stats.reduce((n, r) => n + r.acquired, 0)).toBeGreaterThanOrEqual(100);
   }, 60_000);
+
+  it('runs a route the middleware marks read-only on a standby, and writes on the primary', async () => {
+    const pool = poolWith();
+    const web = express();
+    web.use(
+      transactionPerRequest(pool, {
+        methods: ['GET', 'POST'],
+        transaction: (req) => (req.method === 'GET' ? { readOnly: true } : undefined),
+      }),
+    );
+    web.get('/where', async (_req, res) => {
+      res.json((await pool.query<Where>(WHERE)).rows[0]);
+    });
+    web.post('/where', async (_req, res) => {
+      await pool.query("insert into items (note) values ('web')");
+      res.json((await pool.query<Where>(WHERE)).rows[0]);
+    });
+    const server: Server = await new Promise((resolve) => {
+      const s = web.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const read = (await (await fetch(`${base}/where`)).json()) as Where;
+      expect(read.recovery).toBe(true);
+      expect(standbyPorts().has(read.port)).toBe(true);
+      const write = (await (await fetch(`${base}/where`, { method: 'POST' })).json()) as Where;
+      expect(write).toEqual({ recovery: false, port: set.primary.port });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 
   it('falls back to the primary when no replica is usable', async () => {
     const pool = poolWith({ acquireTimeoutMillis: 20_000 });
