@@ -105,6 +105,8 @@ describe('multi-host pools', () => {
 
   it('after the primary stops and the standby is promoted, writes resume on it within 15 s and nothing committed is lost', async () => {
     const pool = poolOver([set.primary, standby], { acquireTimeoutMillis: 15_000, max: 2 });
+    const writerLogs = logs;
+    let checkStandbyOnly = async () => {};
     const committed: number[] = [];
     let next = 1;
     let running = true;
@@ -124,6 +126,17 @@ describe('multi-host pools', () => {
     })();
     try {
       while (committed.length < 20) await sleep(20);
+      // A pool that wants a standby, with a connection pooled there: after the promotion it must not be reused.
+      const standbyOnly = poolOver([standby], { targetSessionAttrs: 'standby', acquireTimeoutMillis: 1_500 });
+      expect(await where(standbyOnly)).toEqual({ recovery: true, port: standby.port });
+      checkStandbyOnly = async () => {
+        // The server reports its new role with the answer to the first query after the promotion (PostgreSQL
+        // updates in_hot_standby lazily): that query runs, then the connection is destroyed, not reused.
+        await standbyOnly.query(WHERE);
+        const err = await standbyOnly.query(WHERE).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ConnectError);
+        expect(standbyOnly.stats().destroyed).toBeGreaterThanOrEqual(1);
+      };
       await set.primary.stop();
       const countAtStop = committed.length;
       await set.promote(standby);
@@ -139,7 +152,8 @@ describe('multi-host pools', () => {
       running = false;
       await writer;
     }
-    const switched = logs.events('host.switched');
+    await checkStandbyOnly();
+    const switched = writerLogs.events('host.switched');
     expect(switched[0]).toMatchObject({
       from: `127.0.0.1:${set.primary.port}`,
       to: `127.0.0.1:${standby.port}`,

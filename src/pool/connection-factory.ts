@@ -7,7 +7,7 @@ import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
 import { isConnectionLoss } from './connect-errors.js';
 import { type HostConnector, HostSelector } from './host-selector.js';
-import { endClient, holdProcess, setPipelined, watchParameters } from './pg-client-internals.js';
+import { endClient, holdProcess, setPipelined } from './pg-client-internals.js';
 import type { PoolSettings } from './pool-options.js';
 
 /** How long closing a connection keeps cancelling a query that is still running before it gives up. */
@@ -61,9 +61,6 @@ export class ConnectionFactory {
   readonly #ids = new WeakMap<pg.Client, number>();
   /** With several hosts (or a `targetSessionAttrs`): which server each new connection goes to. */
   readonly #selector: HostSelector | undefined;
-  /** With a selector: each client's startup report, and the open clients (to drop a demoted host's). */
-  readonly #parameters = new WeakMap<pg.Client, ReadonlyMap<string, string>>();
-  readonly #byHost = new Set<pg.Client>();
   #created = 0;
   #destroyed = 0;
   /** `performance.now()` when the pool's close timeout ends (see finishBy); Infinity while it is open. */
@@ -80,8 +77,7 @@ export class ConnectionFactory {
     this.#settings = settings;
     this.#log = log;
     if (settings.hostPlan) {
-      this.#selector = new HostSelector(settings.hostPlan, log);
-      this.#selector.onRoleChanged = (index) => this.#dropHost(index);
+      this.#selector = new HostSelector(settings.hostPlan, log, this.#connector);
     }
   }
 
@@ -111,7 +107,7 @@ export class ConnectionFactory {
     const started = performance.now();
     const selector = this.#selector;
     const client = selector
-      ? await selector.connect(settings.clientConfig.driverConfig(), this.#connector)
+      ? await selector.connect(settings.clientConfig.driverConfig())
       : await this.#open(settings.clientConfig.driverConfig());
     try {
       if (settings.onConnect) await this.#runOnConnect(client, started);
@@ -134,7 +130,6 @@ export class ConnectionFactory {
       inflight: 0,
       uses: 0,
     });
-    if (selector) this.#byHost.add(client);
     this.#created++;
     this.observer?.opened(client);
     if (this.#log.isLevelEnabled('debug')) {
@@ -151,7 +146,7 @@ export class ConnectionFactory {
     const client = new pg.Client(config);
     const id = ++this.#nextId;
     this.#ids.set(client, id);
-    if (this.#selector) this.#parameters.set(client, watchParameters(client));
+    this.#selector?.watch(client);
     client.on('error', (err: Error) => this.#onClientError(client, id, err));
     client.on('end', () => {
       const info = this.#info.get(client);
@@ -177,18 +172,12 @@ export class ConnectionFactory {
   /** The multi-host pool's view of this factory (see HostSelector). */
   readonly #connector: HostConnector = {
     open: (config) => this.#open(config),
-    parameters: (client) => this.#parameters.get(client) ?? new Map(),
     close: (client) => this.#end(client),
-  };
-
-  /** A host changed role: its pooled connections were chosen for what it no longer is, so none is reused. */
-  #dropHost(index: number): void {
-    for (const client of this.#byHost) {
+    markBroken: (client, why) => {
       const info = this.#info.get(client);
-      if (info === undefined || this.#selector?.hostOf(client) !== index) continue;
-      info.brokenBy ??= new Error('the server is no longer what the connection was chosen for');
-    }
-  }
+      if (info) info.brokenBy ??= why;
+    },
+  };
 
   async #runOnConnect(client: pg.Client, started: number): Promise<void> {
     const onConnect = this.#settings.onConnect;
@@ -242,7 +231,7 @@ export class ConnectionFactory {
   async destroy(client: pg.Client, reason: DestroyReason, scope?: { readonly id: string }): Promise<void> {
     const info = this.#info.get(client);
     const running = (info?.inflight ?? 0) > 0;
-    this.#byHost.delete(client);
+    this.#selector?.forget(client);
     this.#destroyed++;
     this.observer?.closed(client);
     const level = UNSAFE_REASONS.has(reason) ? 'warn' : 'debug';

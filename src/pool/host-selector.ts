@@ -4,6 +4,7 @@ import { LogEvent } from '../logging/events.js';
 import { errorCode } from '../util/error-code.js';
 import { HostHealth, hostSequence } from './host-health.js';
 import { type HostPlan, hostLabel, type TargetSessionAttrs } from './hosts.js';
+import { watchParameters } from './pg-client-internals.js';
 import {
   ROLE_QUERY,
   roleFromParameters,
@@ -15,14 +16,16 @@ import {
 /** The targets for which "the server" is the primary: a change of server is a failover (`host.switched`). */
 const WANTS_PRIMARY: ReadonlySet<TargetSessionAttrs> = new Set<TargetSessionAttrs>(['read-write', 'primary']);
 
+const NOT_WHAT_IT_WAS = 'the server is no longer what the connection was chosen for';
+
 /** What the selector needs from the connection factory: one attempt at one host, and closing a client. */
 export interface HostConnector {
   /** One connection attempt with `config`; rejects (the client closed) when it fails. */
   open(config: pg.ClientConfig): Promise<pg.Client>;
-  /** What the server reported at startup (ParameterStatus). */
-  parameters(client: pg.Client): ReadonlyMap<string, string>;
   /** Closes a client the selector does not want. Never rejects. */
   close(client: pg.Client): Promise<void>;
+  /** A pooled client must not be reused: its server is no longer what it was chosen for. */
+  markBroken(client: pg.Client, why: Error): void;
 }
 
 /** No host answered as `targetSessionAttrs` asks (yet: a failover may be under way). Transient: `08001`. */
@@ -42,15 +45,38 @@ export class HostSelector {
   readonly #plan: HostPlan;
   readonly #log: Logger;
   readonly #health: HostHealth;
+  readonly #connector: HostConnector;
   readonly #hostOf = new WeakMap<pg.Client, number>();
+  /** Each client's ParameterStatus reports, from its first moment. */
+  readonly #parameters = new WeakMap<pg.Client, ReadonlyMap<string, string>>();
+  /** The open connections this selector chose, so a host that changed role can have them dropped. */
+  readonly #open = new Set<pg.Client>();
   #last: number | undefined;
-  /** Called with a host's index when its pooled connections must go (it changed role). */
-  onRoleChanged: ((index: number) => void) | undefined;
 
-  constructor(plan: HostPlan, log: Logger) {
+  constructor(plan: HostPlan, log: Logger, connector: HostConnector) {
     this.#plan = plan;
     this.#log = log;
+    this.#connector = connector;
     this.#health = new HostHealth(plan.hosts.length);
+  }
+
+  /**
+   * Call before `connect()` on every client: keeps its startup report, and marks it broken when the server
+   * reports a role on an open session that no longer matches (PostgreSQL reports a promotion's
+   * `in_hot_standby` with the answer to the session's next query).
+   */
+  watch(client: pg.Client): void {
+    const parameters = watchParameters(client, () => {
+      if (this.#open.has(client) && this.roleChanged(client, parameters)) {
+        this.#connector.markBroken(client, new Error(NOT_WHAT_IT_WAS));
+      }
+    });
+    this.#parameters.set(client, parameters);
+  }
+
+  /** The connection was closed: forget it. */
+  forget(client: pg.Client): void {
+    this.#open.delete(client);
   }
 
   /** The index of the host a client of this selector is connected to. */
@@ -59,7 +85,8 @@ export class HostSelector {
   }
 
   /** One connection: tries the hosts once each; rejects with the last failure, or NoMatchingHostError. */
-  async connect(base: pg.ClientConfig, connector: HostConnector): Promise<pg.Client> {
+  async connect(base: pg.ClientConfig): Promise<pg.Client> {
+    const connector = this.#connector;
     const plan = this.#plan;
     const target = plan.targetSessionAttrs;
     const order = this.#health.order(
@@ -85,7 +112,7 @@ export class HostSelector {
       }
       let role: SessionRole;
       try {
-        role = await judge(client, connector);
+        role = await judge(client, this.#parameters.get(client) ?? new Map());
       } catch (err) {
         void connector.close(client);
         this.#health.noteDown(index, performance.now());
@@ -124,16 +151,34 @@ export class HostSelector {
     return true;
   }
 
+  /**
+   * The server reported new values on an open session of `client`: true when its role no longer matches
+   * `targetSessionAttrs` (the connection must not be reused).
+   */
+  roleChanged(client: pg.Client, parameters: ReadonlyMap<string, string>): boolean {
+    const role = roleFromParameters(parameters);
+    const index = this.#hostOf.get(client);
+    if (role === undefined || index === undefined) return false;
+    this.#noteRole(index, role);
+    const target = this.#plan.targetSessionAttrs;
+    // prefer-standby accepts any server once chosen; the others must still match.
+    return target !== 'prefer-standby' && !roleMatches(target, role);
+  }
+
   #noteRole(index: number, role: SessionRole): void {
     const before = this.#health.noteRole(index, role, performance.now());
     const target = this.#plan.targetSessionAttrs;
     if (before !== undefined && roleMatches(target, before) && !roleMatches(target, role)) {
-      this.onRoleChanged?.(index);
+      for (const client of this.#open) {
+        if (this.#hostOf.get(client) === index)
+          this.#connector.markBroken(client, new Error(NOT_WHAT_IT_WAS));
+      }
     }
   }
 
   #chosen(client: pg.Client, index: number): pg.Client {
     this.#hostOf.set(client, index);
+    this.#open.add(client);
     const previous = this.#last;
     this.#last = index;
     if (previous !== undefined && previous !== index && WANTS_PRIMARY.has(this.#plan.targetSessionAttrs)) {
@@ -152,8 +197,8 @@ export class HostSelector {
 }
 
 /** The session's role: from the startup report, or (servers before 14) one query. */
-async function judge(client: pg.Client, connector: HostConnector): Promise<SessionRole> {
-  const reported = roleFromParameters(connector.parameters(client));
+async function judge(client: pg.Client, parameters: ReadonlyMap<string, string>): Promise<SessionRole> {
+  const reported = roleFromParameters(parameters);
   if (reported) return reported;
   const result = await client.query<{ standby: boolean; read_only: boolean }>(ROLE_QUERY);
   return roleFromRow(result.rows[0] as { standby: boolean; read_only: boolean });

@@ -75,11 +75,16 @@ export function corkUntilNextTick(client: pg.Client): void {
  * kept up to date: pg emits each as `'parameterStatus'` on `client.connection` but keeps none of them. Call
  * before `connect()`.
  */
-export function watchParameters(client: pg.Client): ReadonlyMap<string, string> {
+export function watchParameters(
+  client: pg.Client,
+  onChange?: (name: string) => void,
+): ReadonlyMap<string, string> {
   const parameters = new Map<string, string>();
   const connection = (client as unknown as { connection?: NodeJS.EventEmitter }).connection;
   connection?.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) => {
+    const before = parameters.get(msg.parameterName);
     parameters.set(msg.parameterName, msg.parameterValue);
+    if (before !== undefined && before !== msg.parameterValue) onChange?.(msg.parameterName);
   });
   return parameters;
 }
