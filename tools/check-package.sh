@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the package as a user gets it: builds and packs it, lints the tarball (publint, and
 # @arethetypeswrong/cli for the types each export condition resolves to), checks that every source map
-# in it resolves to a shipped file, then installs the tarball alone into a new project with
+# in it resolves to a shipped file and every relative Markdown link to a shipped file, then installs the tarball alone into a new project with
 # "strict": true and type-checks and runs a small program against it (ESM import and CommonJS require).
 #
 #   npm run check:package
@@ -53,6 +53,35 @@ node_modules/.bin/node --input-type=module -e '
     process.exit(1);
   }
   console.log(`${maps} source maps, every source shipped`);
+' "$work/unpacked"
+
+echo "==> relative links in shipped Markdown resolve to shipped files"
+node_modules/.bin/node --input-type=module -e '
+  import { existsSync, readdirSync, readFileSync } from "node:fs";
+  import { dirname, join, resolve } from "node:path";
+  const root = join(process.argv[1], "package");
+  const dead = [];
+  let links = 0;
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith(".md")) {
+        for (const [, target] of readFileSync(path, "utf8").matchAll(/\]\(([^)\s]+)\)/g)) {
+          if (/^[a-z]+:/i.test(target) || target.startsWith("#")) continue;
+          links++;
+          const file = resolve(dirname(path), target.split("#")[0]);
+          if (!existsSync(file)) dead.push(`${path.slice(root.length + 1)} -> ${target}`);
+        }
+      }
+    }
+  };
+  walk(root);
+  if (dead.length > 0) {
+    console.error(`links to files not in the package:\n${dead.join("\n")}`);
+    process.exit(1);
+  }
+  console.log(`${links} relative links, every target shipped`);
 ' "$work/unpacked"
 
 echo "==> a strict project with only pg-scope installed"

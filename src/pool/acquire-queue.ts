@@ -11,8 +11,7 @@ import type { IdleStore } from './idle-store.js';
 import type { SweepHost } from './idle-sweep.js';
 import type { Lease } from './lease.js';
 import type { PoolSettings } from './pool-options.js';
-import { QueueDeadline } from './queue-deadline.js';
-import { WaiterQueue } from './waiter-queue.js';
+import { WaitingLine } from './waiting-line.js';
 
 /** What the queue needs of the pool around it. */
 export interface QueueHost {
@@ -49,15 +48,11 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
   readonly #host: QueueHost;
   readonly #parts: QueueParts;
   readonly #jobs: ConnectionJobs;
-  readonly #waiters = new WaiterQueue<AcquireRequest>();
+  readonly #waiters = new WaitingLine((request) => this.#expired(request));
   /** Clients on their way from the store to the head of the queue. */
   #inboundIdle = 0;
   /** Connections the store is opening to keep `min` (counted in `store.size`, not in the jobs). */
   #storeCreating = 0;
-  /** The one timer for every waiter's deadline. */
-  readonly #deadline = new QueueDeadline(() => this.#expireDue());
-  /** True while the deadlines are in queue order (the usual case: one timeout for all), so the head's is next. */
-  #ordered = true;
 
   constructor(host: QueueHost, parts: QueueParts) {
     this.#host = host;
@@ -82,7 +77,7 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
 
   /** JobHost: the oldest waiter's deadline. */
   headDeadline(): number | undefined {
-    return this.#waiters.peek()?.deadline;
+    return this.#waiters.head()?.deadline;
   }
 
   /** SweepHost: true when the connection broke. */
@@ -143,61 +138,24 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
     const limit = timeoutMillis === 0 ? s.connectTimeoutMillis : timeoutMillis;
     return new Promise<Lease>((resolve, reject) => {
       const request = new AcquireRequest(this, started, limit, stack, signal, resolve, reject);
-      if (first) this.#requeueFront(request);
-      else {
-        this.#enqueue(request);
-        this.#deadline.arm(request.deadline);
-      }
+      if (first) this.#waiters.pushFront(request);
+      else this.#waiters.push(request);
       this.dispatch();
     });
   }
 
-  #enqueue(request: AcquireRequest): void {
-    const tail = this.#waiters.size > 0 ? this.#waiters.last() : undefined;
-    if (tail !== undefined && request.deadline < tail.deadline) this.#ordered = false;
-    request.node = this.#waiters.push(request);
-  }
-
-  /** The queue's timer fired: every waiter whose deadline has passed fails; the timer moves to the next one. */
-  #expireDue(): void {
-    const now = performance.now();
-    const due: AcquireRequest[] = [];
-    let next = Number.POSITIVE_INFINITY;
-    for (const request of this.#waiters.values()) {
-      if (request.deadline <= now) due.push(request);
-      else if (this.#ordered) {
-        next = request.deadline;
-        break;
-      } else next = Math.min(next, request.deadline);
-    }
-    for (const request of due) this.#expire(request);
-    if (this.#waiters.size === 0) this.#emptied();
-    else this.#deadline.arm(next, now);
-  }
-
   /** RequestOwner: the caller's signal aborted. */
   leave(request: AcquireRequest, reason: unknown): void {
-    if (!request.node?.queued) return;
-    this.#waiters.remove(request.node);
-    if (this.#waiters.size === 0) this.#emptied();
-    request.fail(reason);
+    if (this.#waiters.remove(request)) request.fail(reason);
   }
 
-  /** The queue is empty: no deadline to watch, and the next deadlines start in order again. */
-  #emptied(): void {
-    this.#deadline.clear();
-    this.#ordered = true;
-  }
-
-  /** The request's deadline passed. */
-  #expire(request: AcquireRequest): void {
-    if (!request.node?.queued) return;
+  /** The request's deadline passed (it has left the line). */
+  #expired(request: AcquireRequest): void {
     const { gate, failures, settings } = this.#parts;
     // The server has failed every attempt since the last success: that, not a full pool, is why this caller
     // waited, even when no attempt ended inside its own wait (the last-chance attempt may still be connecting
     // at the deadline on a slow or loaded server).
     const failedWhileWaiting = gate.failures > 0;
-    this.#waiters.remove(request.node);
     request.fail(
       failedWhileWaiting && this.#host.borrowed < settings.max
         ? failures.connectError(request.startedAt)
@@ -212,26 +170,14 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
       this.#host.toStore(client);
       return;
     }
-    request.node = undefined;
     const lease = this.#host.lend(client, request.stack);
     if (!lease) {
       // Broken on arrival: the waiter goes back to the front of the line.
-      this.#requeueFront(request);
+      this.#waiters.pushFront(request);
       this.dispatch();
       return;
     }
-    if (this.#waiters.size === 0) this.#emptied();
     request.fulfil(lease);
-  }
-
-  #requeueFront(request: AcquireRequest): void {
-    // Rare path (a broken idle connection met a waiter): rebuild the queue with this waiter first.
-    const rest: AcquireRequest[] = [];
-    for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) rest.push(w);
-    this.#ordered = true;
-    this.#enqueue(request);
-    for (const w of rest) this.#enqueue(w);
-    this.#deadline.arm(request.deadline);
   }
 
   /** Matches waiters with idle connections, and starts connection jobs while there is room. */
@@ -293,8 +239,7 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
 
   /** Rejects every waiter, each with a fresh `makeError()`. */
   rejectAll(makeError: () => unknown): void {
-    for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) w.fail(makeError());
-    this.#emptied();
+    this.#waiters.drain((w) => w.fail(makeError()));
   }
 
   /** Resolves once no job runs and no idle connection is on its way to a waiter (pool closing). */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { LogEvent } from '../logging/events.js';
-import type { Lease } from './lease.js';
+import type { LentLeases } from './lent-leases.js';
 
 /**
  * Leak detection: one sweep over the borrowed connections a few times per threshold, instead of a timer per
@@ -10,7 +10,7 @@ import type { Lease } from './lease.js';
 export class LeakDetector {
   readonly #timer: NodeJS.Timeout;
 
-  constructor(log: Logger, leases: ReadonlySet<Lease>, leakMillis: number) {
+  constructor(log: Logger, leases: LentLeases, leakMillis: number) {
     this.#timer = setInterval(
       () => sweepLeaks(log, leases, leakMillis),
       Math.max(5, Math.min(1_000, leakMillis / 4)),
@@ -26,7 +26,7 @@ export class LeakDetector {
 }
 
 /** Warns once for each borrowed lease held longer than `leakMillis`, with its acquirer's stack. */
-function sweepLeaks(log: Logger, leases: ReadonlySet<Lease>, leakMillis: number): void {
+function sweepLeaks(log: Logger, leases: LentLeases, leakMillis: number): void {
   if (leases.size === 0 || !log.isLevelEnabled('warn')) return;
   const now = performance.now();
   for (const lease of leases) {

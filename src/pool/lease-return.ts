@@ -43,6 +43,32 @@ export function returnVerdict(lease: Lease, rules: ReturnRules, now = performanc
   return REUSE;
 }
 
+const RESOLVED = Promise.resolve();
+
+/**
+ * Returns a lease's connection: judged by {@link returnVerdict} (or destroyed for `destroyReason`), reset on the
+ * server when it must be, then handed to `settle` with the reason to destroy it (undefined: keep it). Never
+ * rejects; without a reset nothing is awaited and no promise is made.
+ */
+export function returnLease(
+  lease: Lease,
+  destroyReason: DestroyReason | undefined,
+  rules: ReturnRules,
+  log: Logger,
+  settle: (lease: Lease, reason: DestroyReason | undefined) => void,
+): Promise<void> {
+  if (destroyReason !== undefined) {
+    settle(lease, destroyReason);
+    return RESOLVED;
+  }
+  const verdict = returnVerdict(lease, rules);
+  if (verdict.kind !== 'reset') {
+    settle(lease, verdict.kind === 'destroy' ? verdict.reason : undefined);
+    return RESOLVED;
+  }
+  return resetConnection(lease, rules.resetOnRelease, log).then((reason) => settle(lease, reason));
+}
+
 /**
  * Rolls back and/or discards session state on a returned connection; resolves with `'reset failed'` (destroy
  * it) when that fails or leaves the connection inside a transaction, else undefined. Never rejects.

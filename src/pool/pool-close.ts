@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { PoolClosedError, type PoolStats } from '../errors.js';
+import { PoolClosedError } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
 import { checkMillis } from '../util/option-checks.js';
 import { pollUntil } from '../util/timers.js';
@@ -8,7 +8,7 @@ import type { AcquireQueue } from './acquire-queue.js';
 import type { ConnectionFactory } from './connection-factory.js';
 import type { IdleStore } from './idle-store.js';
 import type { LeakDetector } from './leak-detector.js';
-import type { Lease } from './lease.js';
+import { type CountedPool, poolStats } from './pool-stats.js';
 
 /** Options of `pool.close()`. */
 export interface CloseOptions {
@@ -17,16 +17,14 @@ export interface CloseOptions {
 }
 
 /** The parts of a pool that closing it goes through, in order. */
-export interface ClosingPool {
+export interface ClosingPool extends CountedPool {
   readonly log: Logger;
-  stats(): PoolStats;
   readonly queue: AcquireQueue;
   readonly failures: AcquireFailures;
   /** Aborted first: sleeps on the pool's behalf (connect backoff, transaction retry) end. */
   readonly stopping: AbortController;
   readonly leaks: LeakDetector | undefined;
   readonly factory: ConnectionFactory;
-  readonly leases: ReadonlySet<Lease>;
   readonly store: IdleStore;
 }
 
@@ -45,7 +43,7 @@ export function closeTimeout(options: CloseOptions | undefined): number {
 export async function closePool(pool: ClosingPool, timeoutMillis: number): Promise<void> {
   const { log, queue, factory, leases, store } = pool;
   if (log.isLevelEnabled('debug')) {
-    log.debug({ event: LogEvent.close, stats: pool.stats() }, 'closing pool');
+    log.debug({ event: LogEvent.close, stats: poolStats(pool, false) }, 'closing pool');
   }
   queue.rejectAll(() => new PoolClosedError());
   pool.failures.flush();

@@ -16,20 +16,17 @@ import { IdleSweep } from './idle-sweep.js';
 import { LeakDetector } from './leak-detector.js';
 import { Lease, type LeaseOwner } from './lease.js';
 import { logLent, logReturned } from './lease-events.js';
-import { resetConnection, returnVerdict } from './lease-return.js';
+import { returnLease } from './lease-return.js';
+import { LentLeases } from './lent-leases.js';
 import { checkNestedAcquire } from './nested-acquire.js';
-import { type CloseOptions, closePool, closeTimeout } from './pool-close.js';
+import { type CloseOptions, type ClosingPool, closePool, closeTimeout } from './pool-close.js';
 import type { PoolSettings } from './pool-options.js';
+import { type OutcomeCounts, poolStats } from './pool-stats.js';
 
-/** Counts the pool reports but does not keep itself (`PoolStats.commits`, `rollbacks`: the transactions'). */
-export interface OutcomeCounts {
-  readonly commits: number;
-  readonly rollbacks: number;
-}
+export type { OutcomeCounts } from './pool-stats.js';
 
 /** The store asked for a `min` connection while the pool's own attempts already fill it up to `max`. */
 const NO_ROOM = new Error('no room for another connection');
-const RESOLVED = Promise.resolve();
 
 /**
  * The bounded pool: the idle store keeps the connections, and this class owns everything a caller waits for —
@@ -48,9 +45,10 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   readonly #store: IdleStore;
   readonly #failures: AcquireFailures;
   readonly #queue: AcquireQueue;
-  readonly #leases = new Set<Lease>();
+  readonly #leases = new LentLeases();
   readonly #stopping = new AbortController();
-  #acquired = 0;
+  /** The parts `stats()` and `close()` go through. */
+  readonly #parts: ClosingPool;
   /** The pool's life: lending, closing (close() called), closed (every connection gone). */
   #phase: 'open' | 'closing' | 'closed' = 'open';
   #closing: Promise<void> | undefined;
@@ -109,6 +107,18 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     });
     const sweep = new IdleSweep(this.#store, this.#queue);
     this.#factory.onBroken = () => sweep.schedule();
+    this.#parts = {
+      settings,
+      log: this.log,
+      queue: this.#queue,
+      failures: this.#failures,
+      stopping: this.#stopping,
+      leaks: this.#leaks,
+      factory: this.#factory,
+      leases: this.#leases,
+      store: this.#store,
+      outcomes,
+    };
     this.#store.start();
   }
 
@@ -124,28 +134,12 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
 
   /** Counters and totals, a snapshot. */
   stats(): PoolStats {
-    const store = this.#store;
-    const oldest = this.oldestLease();
-    return {
-      max: this.settings.max,
-      min: this.settings.min,
-      size: store.size + this.#queue.connecting,
-      idle: this.#phase === 'closed' ? 0 : store.available,
-      borrowed: this.#leases.size,
-      waiting: this.#queue.waiting,
-      acquired: this.#acquired,
-      created: this.#factory.created,
-      destroyed: this.#factory.destroyed,
-      exhausted: this.#failures.exhaustedCount,
-      commits: this.outcomes.commits,
-      rollbacks: this.outcomes.rollbacks,
-      longestBorrowMillis: oldest ? Math.round(performance.now() - oldest.acquiredAt) : 0,
-    };
+    return poolStats(this.#parts, this.#phase === 'closed');
   }
 
-  /** @internal The lease lent longest ago: leases enter the set as they are lent, so it is the first one. */
+  /** @internal The lease lent longest ago. */
   oldestLease(): Lease | undefined {
-    return this.#leases.values().next().value;
+    return this.#leases.oldest();
   }
 
   /** @internal Aborted when `close()` starts: sleeps on the pool's behalf (retry backoff) end then. */
@@ -153,12 +147,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     return this.#stopping.signal;
   }
 
-  /** True once `close()` was called. */
-  get closed(): boolean {
-    return this.#phase !== 'open';
-  }
-
-  /** @internal QueueHost: true once `close()` was called. */
+  /** @internal QueueHost: true once `close()` was called (closing, or closed). */
   get closing(): boolean {
     return this.#phase !== 'open';
   }
@@ -228,30 +217,17 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
 
   #lent(lease: Lease, started: number): Lease {
     this.#leases.add(lease);
-    this.#acquired++;
     logLent(this.log, lease, lease.acquiredAt - started, this.settings.slowAcquireMillis, this);
     return lease;
   }
 
   /** @internal LeaseOwner: the exactly-once return of a lease's connection. */
   giveBack(lease: Lease, destroyReason: DestroyReason | undefined): Promise<void> {
-    if (destroyReason !== undefined) {
-      this.#settleReturn(lease, destroyReason);
-      return RESOLVED;
-    }
-    const verdict = returnVerdict(lease, this.settings);
-    if (verdict.kind !== 'reset') {
-      // The common case: nothing to send to the server, so no await and no extra promise.
-      this.#settleReturn(lease, verdict.kind === 'destroy' ? verdict.reason : undefined);
-      return RESOLVED;
-    }
-    return resetConnection(lease, this.settings.resetOnRelease, this.log).then((reason) =>
-      this.#settleReturn(lease, reason),
-    );
+    return returnLease(lease, destroyReason, this.settings, this.log, this.#settleReturn);
   }
 
   /** The pool's side of a returned lease, once its connection's fate is known (`reason`: destroy it). */
-  #settleReturn(lease: Lease, reason: DestroyReason | undefined): void {
+  readonly #settleReturn = (lease: Lease, reason: DestroyReason | undefined): void => {
     const client = lease.rawClient;
     this.#leases.delete(lease);
     logReturned(this.log, lease);
@@ -260,7 +236,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     if (reason === undefined && lease.info.brokenBy === undefined && !this.closing)
       this.#queue.deliver(client);
     else this.#storeDestroy(client, reason ?? unusableReason(lease.info, this.closing, 'broken'), lease);
-  }
+  };
 
   /** @internal QueueHost: destroys a connection taken from the store. */
   discard(client: pg.Client, reason: DestroyReason): void {
@@ -300,19 +276,8 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   close(options?: CloseOptions): Promise<void> {
     if (this.#closing) return this.#closing;
     const timeoutMillis = closeTimeout(options);
-    const parts = {
-      log: this.log,
-      stats: () => this.stats(),
-      queue: this.#queue,
-      failures: this.#failures,
-      stopping: this.#stopping,
-      leaks: this.#leaks,
-      factory: this.#factory,
-      leases: this.#leases,
-      store: this.#store,
-    };
     this.#phase = 'closing';
-    this.#closing = closePool(parts, timeoutMillis).then(() => {
+    this.#closing = closePool(this.#parts, timeoutMillis).then(() => {
       this.#phase = 'closed';
     });
     return this.#closing;
@@ -320,7 +285,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
 
   /** `JSON.stringify` shows the pool's name and counters, never its settings. */
   toJSON(): { name: string; closed: boolean; stats: PoolStats } {
-    return { name: this.#name, closed: this.closed, stats: this.stats() };
+    return { name: this.#name, closed: this.closing, stats: this.stats() };
   }
 
   /** `util.inspect` shows what {@link toJSON} shows. */

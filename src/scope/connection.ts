@@ -6,18 +6,20 @@ import { openTransaction, runTransaction } from '../tx/run-transaction.js';
 import type { Transaction } from '../tx/transaction.js';
 import { normalizeTxOptions, type TransactionOptions } from '../tx/tx-options.js';
 import type { TxOutcomes } from '../tx/tx-outcomes.js';
+import { Queryable } from '../util/queryable.js';
 
 /**
  * A connection lent by the pool to an acquire scope, with transactions. It is not the `pg.Client`: when the
  * scope ends it forgets the client, and any later use rejects with `ScopeClosedError` without touching pool or
  * server.
  */
-export class Connection {
+export class Connection extends Queryable {
   readonly #core: PoolCore<TxOutcomes>;
   readonly #lease: Lease;
 
   /** @internal Made by the pool. */
   constructor(core: PoolCore<TxOutcomes>, lease: Lease) {
+    super();
     this.#core = core;
     this.#lease = lease;
   }
@@ -40,22 +42,10 @@ export class Connection {
     return this.#lease.id;
   }
 
-  /**
-   * Runs a query: what `pg.Client#query` takes (text + values, or a `QueryConfig`), returning pg's
-   * `QueryResult`. Database errors are pg's own `DatabaseError` objects, unchanged. Rejects with
-   * `ScopeClosedError` after the scope ended.
-   */
-  query<R extends unknown[] = unknown[]>(
-    config: pg.QueryArrayConfig,
-    values?: unknown[],
-  ): Promise<pg.QueryArrayResult<R>>;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  /** @internal Queryable: on the leased connection. */
+  protected override runQuery<R extends pg.QueryResultRow>(
     text: string | pg.QueryConfig,
-    values?: unknown[],
-  ): Promise<pg.QueryResult<R>>;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-    text: string | pg.QueryConfig,
-    values?: unknown[],
+    values: unknown[] | undefined,
   ): Promise<pg.QueryResult<R>> {
     return this.#lease.query<R>(text, values);
   }

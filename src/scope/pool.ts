@@ -6,12 +6,12 @@ import type { CloseOptions } from '../pool/pool-close.js';
 import { PoolCore } from '../pool/pool-core.js';
 import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
 import { findFrame, runInFrame } from '../pool/scope-context.js';
-import { checkJoinOptions } from '../tx/join-options.js';
 import type { LeaseSource } from '../tx/lease-source.js';
 import { openTransaction, runTransaction } from '../tx/run-transaction.js';
-import { Transaction } from '../tx/transaction.js';
+import type { Transaction } from '../tx/transaction.js';
 import { normalizeTxOptions, type TransactionOptions, type TxSettings } from '../tx/tx-options.js';
 import { TxOutcomes } from '../tx/tx-outcomes.js';
+import { Queryable } from '../util/queryable.js';
 import type { AmbientScope } from './ambient-scope.js';
 import { Connection } from './connection.js';
 import { PgPoolView } from './pg-pool-view.js';
@@ -19,6 +19,7 @@ import { type PingOptions, ping } from './ping.js';
 import { routedLease, routedSource } from './read-routing.js';
 import { ReplicaRouter } from './replica-router.js';
 import { RequestScope } from './request-scope.js';
+import { newConnectionCheck, scopedTransaction } from './scoped-transaction.js';
 import { UsingHint } from './using-hint.js';
 
 /**
@@ -26,7 +27,7 @@ import { UsingHint } from './using-hint.js';
  * of this pool reaches it with {@link Pool.current}, and {@link Pool.query} runs on it. Make one with
  * {@link createPool}.
  */
-export class Pool implements AsyncDisposable {
+export class Pool extends Queryable implements AsyncDisposable {
   readonly #core: PoolCore<TxOutcomes>;
   readonly #usingHint: UsingHint;
   #pgPool: PgPoolView | undefined;
@@ -37,6 +38,7 @@ export class Pool implements AsyncDisposable {
 
   /** @internal Use `createPool`. */
   constructor(core: PoolCore<TxOutcomes>) {
+    super();
     this.#core = core;
     this.#usingHint = new UsingHint(core.log);
     const { replicas, maxReplicaLagMillis } = core.settings;
@@ -111,22 +113,10 @@ export class Pool implements AsyncDisposable {
     return handle as AmbientScope | undefined;
   }
 
-  /**
-   * Runs one query: inside a scope of this pool, on that scope's connection (in its transaction); elsewhere on
-   * a connection acquired and given back around it. Takes what `pg.Client#query` takes; database errors are
-   * pg's own objects.
-   */
-  query<R extends unknown[] = unknown[]>(
-    config: pg.QueryArrayConfig,
-    values?: unknown[],
-  ): Promise<pg.QueryArrayResult<R>>;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  /** @internal Queryable: on the ambient scope, or on a connection acquired around the statement. */
+  protected override async runQuery<R extends pg.QueryResultRow>(
     text: string | pg.QueryConfig,
-    values?: unknown[],
-  ): Promise<pg.QueryResult<R>>;
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-    text: string | pg.QueryConfig,
-    values?: unknown[],
+    values: unknown[] | undefined,
   ): Promise<pg.QueryResult<R>> {
     if (findFrame(this.#core)) {
       const scope = await this.ambient();
@@ -164,8 +154,11 @@ export class Pool implements AsyncDisposable {
     maybeOptions?: TransactionOptions,
   ): Promise<T | Transaction> {
     const core = this.#core;
-    if (typeof fnOrOptions !== 'function' || findFrame(core))
-      return this.#transaction(fnOrOptions, maybeOptions);
+    if (typeof fnOrOptions !== 'function') return this.#usingTransaction(fnOrOptions);
+    if (findFrame(core)) {
+      const sourceFor = (s: TxSettings, check: boolean | 'whenFull') => this.#source(s, check);
+      return scopedTransaction(core, () => this.ambient(), fnOrOptions, maybeOptions, sourceFor);
+    }
     // The common case, a callback outside any scope of this pool: no async layer that only forwards a promise.
     let settings: TxSettings;
     try {
@@ -182,28 +175,13 @@ export class Pool implements AsyncDisposable {
     return runTransaction(core, source, settings, fnOrOptions);
   }
 
-  /** `transaction()` without a callback, or inside a scope of this pool (which it may join). */
-  async #transaction<T>(
-    fnOrOptions?: ((tx: Transaction) => Promise<T> | T) | TransactionOptions,
-    maybeOptions?: TransactionOptions,
-  ): Promise<T | Transaction> {
+  /** `transaction()` without a callback: always a transaction of its own, on a connection of its own. */
+  async #usingTransaction(options: TransactionOptions | undefined): Promise<Transaction> {
     const core = this.#core;
-    if (typeof fnOrOptions !== 'function') {
-      const settings = normalizeTxOptions(fnOrOptions, 'using', core.settings.allowedSettings);
-      const tx = await openTransaction(core, this.#source(settings, true), settings);
-      this.#usingHint.track(tx);
-      return tx;
-    }
-    const settings = normalizeTxOptions(maybeOptions, 'callback', core.settings.allowedSettings);
-    if (settings.propagation !== 'requiresNew' && findFrame(core)) {
-      const scope = await this.ambient();
-      if (scope instanceof Transaction) {
-        checkJoinOptions(maybeOptions, scope.settings);
-        return settings.propagation === 'nested' ? scope.transaction(fnOrOptions) : scope.join(fnOrOptions);
-      }
-      if (scope instanceof Connection) return scope.transaction(fnOrOptions, maybeOptions);
-    }
-    return runTransaction(core, this.#source(settings, newConnectionCheck(settings)), settings, fnOrOptions);
+    const settings = normalizeTxOptions(options, 'using', core.settings.allowedSettings);
+    const tx = await openTransaction(core, this.#source(settings, true), settings);
+    this.#usingHint.track(tx);
+    return tx;
   }
 
   /**
@@ -271,7 +249,7 @@ export class Pool implements AsyncDisposable {
 
   /** True once `close()` was called. */
   get closed(): boolean {
-    return this.#core.closed;
+    return this.#core.closing;
   }
 
   /**
@@ -309,12 +287,6 @@ export class Pool implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** The nested-acquire check for a transaction on a connection of its own. */
-function newConnectionCheck(settings: TxSettings): true | 'whenFull' {
-  // requiresNew takes a second connection on purpose: the nestedAcquire rule applies when the pool is full.
-  return settings.propagation === 'requiresNew' ? 'whenFull' : true;
 }
 
 /**

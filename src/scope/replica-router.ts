@@ -85,7 +85,7 @@ export class ReplicaRouter {
     const start = this.#turn++ % n;
     for (let k = 0; k < n; k++) {
       const replica = replicas[(start + k) % n] as ReplicaState;
-      if (replica.downReason !== undefined || replica.core.closed) continue;
+      if (replica.downReason !== undefined || replica.core.closing) continue;
       if (wroteAt !== undefined && !history.hasReplayed(replica.replayLsn, wroteAt)) continue;
       const stats = replica.core.stats();
       const load = (stats.borrowed + stats.waiting) / stats.max;

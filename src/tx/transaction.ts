@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { DestroyReason } from '../logging/events.js';
 import type { Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
+import { Queryable } from '../util/queryable.js';
 import { runCallback } from './callback-runner.js';
 import { commit } from './commit.js';
 import { DeadlineWatch } from './deadline-watch.js';
@@ -20,7 +21,7 @@ import { TxRecord } from './tx-record.js';
  * the block without it rolls back. After the end, every use rejects with `ScopeClosedError` (or, after a
  * deadline or abort, with that error) and sends nothing.
  */
-export class Transaction implements AsyncDisposable {
+export class Transaction extends Queryable implements AsyncDisposable {
   readonly #tx: TxRecord<Transaction>;
 
   /** @internal Made by `pool.transaction()`, `conn.transaction()` and `tx.transaction()`. */
@@ -31,6 +32,7 @@ export class Transaction implements AsyncDisposable {
     settings: TxSettings,
     parent?: Transaction,
   ) {
+    super();
     this.#tx = new TxRecord(
       this,
       core,
@@ -94,24 +96,10 @@ export class Transaction implements AsyncDisposable {
     return tx.watch.aborted;
   }
 
-  /**
-   * Runs a statement in the transaction: what `pg.Client#query` takes, returning pg's `QueryResult`. A
-   * failed statement rejects with pg's own error, and the transaction can then only roll back. When the
-   * `settings` statement sent with BEGIN failed, the first statement rejects with that statement's error (not
-   * with the `25P02` it caused). Rejects with
-   * `SavepointOpenError`, sending nothing, while a savepoint opened inside this one is still open.
-   */
-  query<R extends unknown[] = unknown[]>(
-    config: pg.QueryArrayConfig,
-    values?: unknown[],
-  ): Promise<pg.QueryArrayResult<R>>;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  /** @internal Queryable: in this transaction, after the guard. */
+  protected override runQuery<R extends pg.QueryResultRow>(
     text: string | pg.QueryConfig,
-    values?: unknown[],
-  ): Promise<pg.QueryResult<R>>;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-    text: string | pg.QueryConfig,
-    values?: unknown[],
+    values: unknown[] | undefined,
   ): Promise<pg.QueryResult<R>> {
     try {
       this.#tx.guardInnermost('query');

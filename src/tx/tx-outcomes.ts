@@ -1,4 +1,4 @@
-import type { OutcomeCounts } from '../pool/pool-core.js';
+import type { OutcomeCounts } from '../pool/pool-stats.js';
 
 /**
  * The transactions' running totals, kept by the transactions and reported by the pool's `stats()` (`commits`,
