@@ -62,6 +62,15 @@ describe('parseHostPlan', () => {
     expect(parseHostPlan({ host: 'a' }, undefined, 'random')?.targetSessionAttrs).toBe('any');
   });
 
+  it('leaves one URL host as written, dropping only the parameters it consumes', () => {
+    const url = 'postgres://u@db1:notaport/app?target_session_attrs=standby&x=1';
+    const plan = parseHostPlan({ connectionString: url }, undefined, undefined);
+    expect(plan?.targetSessionAttrs).toBe('standby');
+    expect(plan?.configFor({ connectionString: url }, 0).connectionString).toBe(
+      'postgres://u@db1:notaport/app?x=1',
+    );
+  });
+
   it('refuses bad values naming the field', () => {
     const bad = (fn: () => unknown, field: string) => {
       try {

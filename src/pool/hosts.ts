@@ -104,7 +104,12 @@ export function parseHostPlan(
   let urlBalance: string | undefined;
   if (url !== null) {
     const [, , , hostList = '', rest = ''] = url;
-    hosts = hostList.split(',').map((item) => parseHostItem(item, 'connectionString'));
+    const items = hostList.split(',');
+    // One host stays as written (pg reports what it cannot parse, when it connects).
+    hosts =
+      items.length > 1
+        ? items.map((item) => parseHostItem(item, 'connectionString'))
+        : [{ host: hostList, port: undefined }];
     const query = new URLSearchParams(/\?([^#]*)/.exec(rest)?.[1] ?? '');
     urlTarget = query.get(URL_PARAMS.target) ?? undefined;
     urlBalance = query.get(URL_PARAMS.balance) ?? undefined;
@@ -132,7 +137,8 @@ export function parseHostPlan(
     hosts: Object.freeze(list),
     targetSessionAttrs,
     loadBalanceHosts,
-    configFor: (base: ClientConfig, index: number) => configForHost(base, list[index] as HostAddress, url),
+    configFor: (base: ClientConfig, index: number) =>
+      configForHost(base, list[index] as HostAddress, url, list.length === 1),
   });
 }
 
@@ -141,10 +147,19 @@ function optionalPort(port: unknown): number | undefined {
 }
 
 /** `base` aimed at one host: its connection string rewritten to name only that host, or host/port set. */
-function configForHost(base: ClientConfig, address: HostAddress, url: RegExpExecArray | null): ClientConfig {
+function configForHost(
+  base: ClientConfig,
+  address: HostAddress,
+  url: RegExpExecArray | null,
+  only: boolean,
+): ClientConfig {
   const config: ClientConfig = { ...base };
   if (url !== null && typeof base.connectionString === 'string') {
-    const [, scheme = '', userInfo = '', , rest = ''] = url;
+    const [, scheme = '', userInfo = '', hostList = '', rest = ''] = url;
+    if (only) {
+      config.connectionString = `${scheme}${userInfo}${hostList}${withoutOurParams(rest)}`;
+      return config;
+    }
     const host = address.host.includes(':') ? `[${address.host}]` : encodeURIComponent(address.host);
     const port = address.port === undefined ? '' : `:${address.port}`;
     config.connectionString = `${scheme}${userInfo}${host}${port}${withoutOurParams(rest)}`;
