@@ -68,7 +68,7 @@ export class HostSelector {
   watch(client: pg.Client): void {
     const parameters = watchParameters(client, () => {
       if (this.#open.has(client) && this.roleChanged(client, parameters)) {
-        this.#connector.markBroken(client, new Error(NOT_WHAT_IT_WAS));
+        this.#drop(client);
       }
     });
     this.#parameters.set(client, parameters);
@@ -165,13 +165,18 @@ export class HostSelector {
     return target !== 'prefer-standby' && !roleMatches(target, role);
   }
 
+  /** A chosen connection must not be reused (once per connection). */
+  #drop(client: pg.Client): void {
+    if (!this.#open.delete(client)) return;
+    this.#connector.markBroken(client, new Error(NOT_WHAT_IT_WAS));
+  }
+
   #noteRole(index: number, role: SessionRole): void {
     const before = this.#health.noteRole(index, role, performance.now());
     const target = this.#plan.targetSessionAttrs;
     if (before !== undefined && roleMatches(target, before) && !roleMatches(target, role)) {
       for (const client of this.#open) {
-        if (this.#hostOf.get(client) === index)
-          this.#connector.markBroken(client, new Error(NOT_WHAT_IT_WAS));
+        if (this.#hostOf.get(client) === index) this.#drop(client);
       }
     }
   }

@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import { LogEvent } from '../logging/events.js';
 import type { PoolCore } from '../pool/pool-core.js';
 import { parseLsn, WalHistory } from '../pool/replica-lag.js';
@@ -22,6 +21,8 @@ export interface ReplicaState {
   replayLsn: bigint;
   /** Aborted when the replica is taken out: acquires waiting on it go elsewhere. Renewed when it is back. */
   taken: AbortController;
+  /** False until the first check: a replica down from the start is reported once, one that is up is not. */
+  checked: boolean;
 }
 
 /**
@@ -36,7 +37,6 @@ export class ReplicaHealth {
   readonly history = new WalHistory();
   readonly #primary: PoolCore;
   readonly #maxLagMillis: number | undefined;
-  readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #firstRound: Promise<void> | undefined;
   #stopped = false;
@@ -48,12 +48,12 @@ export class ReplicaHealth {
   ) {
     this.#primary = primary;
     this.#maxLagMillis = maxLagMillis;
-    this.#log = primary.log;
     this.replicas = replicas.map((r) => ({
       ...r,
       downReason: 'down' as ReplicaDownReason,
       replayLsn: 0n,
       taken: new AbortController(),
+      checked: false,
     }));
   }
 
@@ -140,19 +140,21 @@ export class ReplicaHealth {
     lagMillis?: number,
   ): void {
     const before = replica.downReason;
+    const first = !replica.checked;
+    replica.checked = true;
     replica.downReason = reason;
-    if (before === reason) return;
+    if (before === reason && !(first && reason !== undefined)) return;
     const index = this.replicas.indexOf(replica);
+    // The replica's own logger: its redactor knows the replica's password.
+    const log = replica.core.log;
     if (reason === undefined) {
       replica.taken = new AbortController();
-      this.#log.info(
-        { event: LogEvent.replicaUp, replica: index, host: replica.label },
-        'replica used again',
-      );
+      if (!first)
+        log.info({ event: LogEvent.replicaUp, replica: index, host: replica.label }, 'replica used again');
       return;
     }
     replica.taken.abort(TAKEN_OUT);
-    this.#log.warn(
+    log.warn(
       {
         event: LogEvent.replicaDown,
         replica: index,
