@@ -143,6 +143,9 @@ describe('multi-host pools', () => {
       const promotedAt = performance.now();
       while (committed.length === countAtStop && performance.now() - promotedAt < 15_000) await sleep(20);
       const resumedMillis = performance.now() - promotedAt;
+      console.info(
+        `failover: ${countAtStop} commits before the stop, writes resumed ${Math.round(resumedMillis)} ms after the promotion`,
+      );
       expect(committed.length).toBeGreaterThan(countAtStop);
       expect(resumedMillis).toBeLessThan(15_000);
       const resumedAt = committed.length;

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { transactionPerRequest } from '../src/adapters/express.js';
-import { createPool, type Pool, type PoolConfig } from '../src/index.js';
+import { createPool, type Pool, type PoolConfig, PoolExhaustedError } from '../src/index.js';
 import { captureLogs, type LogCapture } from './setup/log-capture.js';
 import { type ReplicationNode, type ReplicationSet, startReplicationSet } from './support/replication-set.js';
 
@@ -238,6 +238,10 @@ describe('replicas', () => {
       running = false;
       await Promise.all(workers);
     }
+    const total = [...hits.values()].reduce((n, k) => n + k, 0);
+    console.info(
+      `standby stopped under load: ${total} reads (${hits.get(s1.port) ?? 0} on the stopped one, ${hits.get(s2.port) ?? 0} on the other, ${hits.get(set.primary.port) ?? 0} on the primary), ${failures.length} failed`,
+    );
     expect(failures).toEqual([]);
   }, 90_000);
 
@@ -276,6 +280,9 @@ describe('replicas', () => {
     );
     sampling = false;
     await sampler;
+    console.info(
+      `100 concurrent read-only transactions: peak sessions ${peak1}/3 and ${peak2}/3 on the standbys`,
+    );
     expect(results.every((r) => r === true)).toBe(true);
     expect(peak1).toBeGreaterThan(0);
     expect(peak2).toBeGreaterThan(0);
@@ -314,6 +321,21 @@ describe('replicas', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('rejects with the replica’s PoolExhaustedError, naming its host, when every replica is full', async () => {
+    const pool = poolWith({}, 1);
+    await pool.transaction(async () => undefined, { readOnly: true });
+    await using first = await pool.acquire({ readOnly: true });
+    await using second = await pool.acquire({ readOnly: true });
+    const ports = [first, second].map(async (c) => (await c.query<Where>(WHERE)).rows[0]?.port);
+    expect(new Set(await Promise.all(ports))).toEqual(standbyPorts());
+    const err = await pool.acquire({ readOnly: true, timeoutMillis: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PoolExhaustedError);
+    expect((err as PoolExhaustedError).message).toMatch(
+      /^pool exhausted \(replica 127\.0\.0\.1:\d+\): 1\/1 connections in use/,
+    );
+    expect((err as PoolExhaustedError).stats.max).toBe(1);
   });
 
   it('falls back to the primary when no replica is usable', async () => {
