@@ -240,7 +240,7 @@ describe('replicas', () => {
     }
     const total = [...hits.values()].reduce((n, k) => n + k, 0);
     console.info(
-      `standby stopped under load: ${total} reads (${hits.get(s1.port) ?? 0} on the stopped one, ${hits.get(s2.port) ?? 0} on the other, ${hits.get(set.primary.port) ?? 0} on the primary), ${failures.length} failed`,
+      `standby stopped under load: ${total} reads (${hits.get(s1.port) ?? 0} on the stopped one, ${hits.get(s2.port) ?? 0} on the other, ${hits.get(set.primary.port) ?? 0} on the primary), ${failures.length} failed, ${logs.events('tx.retry').length} retried`,
     );
     expect(failures).toEqual([]);
   }, 90_000);
