@@ -59,6 +59,22 @@ describe('multi-host pools', () => {
     expect(await where(pool)).toEqual({ recovery: false, port: set.primary.port });
   });
 
+  it('loadBalanceHosts: random spreads new connections over the hosts; disable keeps to the first', async () => {
+    const ports = async (balance: 'random' | 'disable') => {
+      // maxUses 1: every query on a connection of its own.
+      const pool = poolOver([set.primary, standby], {
+        targetSessionAttrs: 'any',
+        loadBalanceHosts: balance,
+        maxUses: 1,
+      });
+      const seen = new Set<number>();
+      for (let i = 0; i < 24; i++) seen.add((await where(pool))?.port as number);
+      return seen;
+    };
+    expect(await ports('random')).toEqual(new Set([set.primary.port, standby.port]));
+    expect(await ports('disable')).toEqual(new Set([set.primary.port]));
+  });
+
   it('takes host and port arrays', async () => {
     const pool = createPool({
       host: ['127.0.0.1', '127.0.0.1'],

@@ -46,13 +46,18 @@ describe('roleMatches', () => {
 });
 
 describe('HostHealth', () => {
-  it('tries known matches first, down hosts last, and forgets after the recheck interval', () => {
+  it('tries known matches and unknown hosts first, down hosts last, and forgets after the recheck interval', () => {
     const health = new HostHealth(3);
     health.noteDown(0, 0);
     health.noteRole(1, standby, 0);
     health.noteRole(2, primary, 0);
     expect(health.order([0, 1, 2], 'read-write', 1)).toEqual([2, 1, 0]);
     expect(health.order([0, 1, 2], 'standby', 1)).toEqual([1, 2, 0]);
+    // Known matches and unknown hosts keep the base order between them (a shuffle stays a shuffle).
+    const spread = new HostHealth(3);
+    spread.noteRole(2, primary, 0);
+    expect(spread.order([2, 0, 1], 'any', 1)).toEqual([2, 0, 1]);
+    expect(spread.order([1, 2, 0], 'any', 1)).toEqual([1, 2, 0]);
     expect(health.order([0, 1, 2], 'read-write', HOST_RECHECK_MILLIS + 1)).toEqual([0, 1, 2]);
   });
 

@@ -36,20 +36,21 @@ export class HostHealth {
   }
 
   /**
-   * The order to try the hosts in for `target`: `base` (the configured order, or a shuffle of it), with hosts
-   * known (recently) to match first, then the unknown and stale, then those known to be the wrong role, then
-   * those known to be down. Every host stays in the list: a down host may be back.
+   * The order to try the hosts in for `target`: `base` (the configured order, or a shuffle of it), with the
+   * hosts known (recently) to match and the unknown first, in that order (so `loadBalanceHosts: 'random'`
+   * still spreads), then those known to be the wrong role, then those known to be down. Every host stays in the
+   * list: a down host may be back.
    */
   order(base: readonly number[], target: TargetSessionAttrs, now: number): number[] {
     const rank = (index: number): number => {
       const known = this.#fresh(index, now);
-      if (known === undefined) return 1;
-      if (known.kind === 'down') return 3;
-      return roleMatches(target, known.role) ? 0 : 2;
+      if (known === undefined) return 0;
+      if (known.kind === 'down') return 2;
+      return roleMatches(target, known.role) ? 0 : 1;
     };
     const ranks = new Map(base.map((i) => [i, rank(i)]));
     // Array.prototype.sort is stable: equal ranks keep the base order.
-    return [...base].sort((a, b) => (ranks.get(a) ?? 1) - (ranks.get(b) ?? 1));
+    return [...base].sort((a, b) => (ranks.get(a) ?? 0) - (ranks.get(b) ?? 0));
   }
 
   #fresh(index: number, now: number): Known | undefined {
