@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { connectChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import { LogEvent } from '../logging/events.js';
 import { raceTimeout, timerDelay } from '../util/timers.js';
@@ -8,6 +9,7 @@ import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
 import { isConnectionLoss } from './connect-errors.js';
 import { type HostConnector, HostSelector } from './host-selector.js';
 import { endClient, holdProcess, setPipelined } from './pg-client-internals.js';
+import { type ChannelSource, publishConnect } from './pool-channels.js';
 import type { PoolSettings } from './pool-options.js';
 
 /** How long closing a connection keeps cancelling a query that is still running before it gives up. */
@@ -87,6 +89,9 @@ export class ConnectionFactory {
    */
   observer: { opened(client: pg.Client): void; closed(client: pg.Client): void } | undefined;
 
+  /** @internal The pool named in `pg-scope:connect` messages. */
+  channelSource: ChannelSource | undefined;
+
   /** Server connections opened so far. */
   get created(): number {
     return this.#created;
@@ -106,14 +111,17 @@ export class ConnectionFactory {
     const settings = this.#settings;
     const started = performance.now();
     const selector = this.#selector;
-    const client = selector
-      ? await selector.connect(settings.clientConfig.driverConfig())
-      : await this.#open(settings.clientConfig.driverConfig());
+    let client: pg.Client | undefined;
     try {
+      client = selector
+        ? await selector.connect(settings.clientConfig.driverConfig())
+        : await this.#open(settings.clientConfig.driverConfig());
       if (settings.onConnect) await this.#runOnConnect(client, started);
     } catch (err) {
+      if (connectChannel.hasSubscribers && this.channelSource)
+        publishConnect(this.channelSource, started, err);
       // The attempt already failed; closing its socket is best effort (endClient never rejects).
-      void this.#end(client);
+      if (client) void this.#end(client);
       throw err;
     }
     // An idle connection, until the pool lends it (see markIdle).
@@ -132,6 +140,7 @@ export class ConnectionFactory {
     });
     this.#created++;
     this.observer?.opened(client);
+    if (connectChannel.hasSubscribers && this.channelSource) publishConnect(this.channelSource, started);
     if (this.#log.isLevelEnabled('debug')) {
       this.#log.debug(
         { event: LogEvent.connect, connectionId: id, connectMillis: Math.round(now - started) },

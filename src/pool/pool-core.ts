@@ -2,6 +2,7 @@ import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { PoolClosedError, type PoolStats } from '../errors.js';
+import { acquireChannel, releaseChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
@@ -19,6 +20,7 @@ import { logLent, logReturned } from './lease-events.js';
 import { returnLease } from './lease-return.js';
 import { LentLeases } from './lent-leases.js';
 import { checkNestedAcquire } from './nested-acquire.js';
+import { publishRelease, traceAcquire } from './pool-channels.js';
 import { type CloseOptions, type ClosingPool, closePool, closeTimeout } from './pool-close.js';
 import type { PoolSettings } from './pool-options.js';
 import { type OutcomeCounts, poolStats } from './pool-stats.js';
@@ -54,8 +56,10 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   #closing: Promise<void> | undefined;
   readonly #leaks: LeakDetector | undefined;
   readonly #captureStacks: boolean;
-  /** The pool's name in log lines (`application_name` or 'pg-scope'). */
+  /** The pool's name in log lines, channels, metrics and spans (`name`, `application_name` or 'pg-scope'). */
   readonly #name: string;
+  /** @internal The public pool object, named in diagnostics_channel messages (set by the layer above). */
+  publicPool: object = this;
   /** Why the pool destroys a connection (and for which scope), for the store's destroy hook to log. */
   readonly #destroyReasons = new WeakMap<pg.Client, { reason: DestroyReason; lease: Lease | undefined }>();
 
@@ -64,10 +68,11 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     this.outcomes = outcomes;
     const cc = settings.clientConfig;
     const redactor = new Redactor(cc.secrets());
-    this.#name = redactor.text(poolName(cc));
+    this.#name = redactor.text(settings.name ?? poolName(cc));
     this.log = createPoolLogger(settings.logger, this.#name, redactor);
     this.#failures = new AcquireFailures(this, this.#gate, redactor, this.log);
     this.#factory = new ConnectionFactory(settings, this.log);
+    this.#factory.channelSource = this;
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
     // connection, captures one for every acquire.
     this.#captureStacks = settings.leakDetectionMillis > 0;
@@ -122,7 +127,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     this.#store.start();
   }
 
-  /** The pool's name in log lines (`application_name`, or 'pg-scope'). */
+  /** The pool's name (`name`, else `application_name`, else 'pg-scope'). */
   get name(): string {
     return this.#name;
   }
@@ -156,7 +161,13 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
    * @internal Lends a connection: from the idle list, newly opened, or after waiting in FIFO order.
    * Rejects with PoolExhaustedError, ConnectError, PoolClosedError, NestedAcquireError or `signal.reason`.
    */
-  async lease(options?: AcquireOptions, checkNested: boolean | 'whenFull' = true): Promise<Lease> {
+  lease(options?: AcquireOptions, checkNested: boolean | 'whenFull' = true): Promise<Lease> {
+    if (!acquireChannel.hasSubscribers) return this.#lease(options, checkNested);
+    const timeoutMillis = options?.timeoutMillis ?? this.settings.acquireTimeoutMillis;
+    return traceAcquire(this, timeoutMillis, () => this.#lease(options, checkNested));
+  }
+
+  async #lease(options: AcquireOptions | undefined, checkNested: boolean | 'whenFull'): Promise<Lease> {
     if (this.#phase !== 'open') throw new PoolClosedError();
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
@@ -231,6 +242,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     const client = lease.rawClient;
     this.#leases.delete(lease);
     logReturned(this.log, lease);
+    if (releaseChannel.hasSubscribers) publishRelease(this, lease);
     // A healthy connection goes straight to the oldest waiter (back to the store only when nobody waits):
     // a round through the store's release and acquire costs CPU and leaves the connection idle meanwhile.
     if (reason === undefined && lease.info.brokenBy === undefined && !this.closing)

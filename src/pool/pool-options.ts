@@ -84,6 +84,12 @@ export interface PoolConfig extends Omit<ClientConfig, 'host' | 'port'> {
   targetSessionAttrs?: TargetSessionAttrs;
   /** With several hosts: `'disable'` (try them in order, the default) or `'random'`. */
   loadBalanceHosts?: LoadBalanceMode;
+  /**
+   * The pool's name in log lines (the `pool` field), diagnostics_channel messages, metrics and spans
+   * (`db.client.connection.pool.name`). A non-empty string of at most 256 characters. Default: the
+   * `application_name` (given as an option or in the connection string), else `'pg-scope'`.
+   */
+  name?: string;
 }
 
 /** The pool's own options after defaults and validation; frozen. */
@@ -111,6 +117,8 @@ export interface PoolSettings {
   /** Each replica's own pool settings (undefined: no replicas). */
   readonly replicas: readonly PoolSettings[] | undefined;
   readonly maxReplicaLagMillis: number | undefined;
+  /** The checked `name`; undefined: the default (`application_name`, else 'pg-scope'). */
+  readonly name: string | undefined;
   /**
    * What reaches `new pg.Client(...)` (through `driverConfig()`): the caller's ClientConfig less the pool's own
    * keys, with the password and connection string in private fields.
@@ -140,6 +148,7 @@ const POOL_KEYS = [
   'maxReplicaLagMillis',
   'targetSessionAttrs',
   'loadBalanceHosts',
+  'name',
 ] as const;
 
 /** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
@@ -194,6 +203,20 @@ function isLogger(value: unknown): value is Logger {
   return ['debug', 'info', 'warn', 'error', 'child', 'isLevelEnabled'].every(
     (m) => typeof v[m] === 'function',
   );
+}
+
+/** Longest pool `name` accepted: it goes into every log line, metric point and span. */
+export const MAX_NAME_LENGTH = 256;
+
+function checkName(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH) {
+    throw new ConfigError(
+      'name',
+      `expected a non-empty string of at most ${MAX_NAME_LENGTH} characters, got ${describeValue(value)}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -277,6 +300,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   }
 
   const allowedSettings = normalizeAllowedSettings(input.allowedSettings);
+  const name = checkName(input.name);
 
   const clientConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
@@ -322,6 +346,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     hostPlan,
     replicas,
     maxReplicaLagMillis,
+    name,
     clientConfig: sealClientConfig(clientConfig),
   });
 }

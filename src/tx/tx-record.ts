@@ -44,6 +44,8 @@ export class TxRecord<H extends object = object> {
   /** The cancel-and-roll-back that a deadline or abort started. */
   aborting: Promise<void> | undefined;
   #ending: Promise<void> | undefined;
+  /** Called once when the transaction ends, with its first statement error (a traced `await using` form). */
+  onEnd: ((firstError: unknown) => void) | undefined;
   readonly #seq: number;
   /** A savepoint's number within its transaction (the n of its name); 0 at top level. */
   readonly #number: number;
@@ -161,6 +163,11 @@ export class TxRecord<H extends object = object> {
   finish(destroyReason: DestroyReason | undefined): Promise<void> {
     this.watch?.stop();
     if (!this.parent) this.lease.beforeClientAccess = undefined;
+    const onEnd = this.onEnd;
+    if (onEnd) {
+      this.onEnd = undefined;
+      onEnd(this.firstError);
+    }
     if (!this.ownsLease) return Promise.resolve();
     this.#ending ??= this.lease.end(destroyReason);
     return this.#ending;
