@@ -176,10 +176,10 @@ async function query(core: PoolCore, text: string): Promise<Record<string, strin
   const signal = AbortSignal.timeout(CHECK_TIMEOUT_MILLIS);
   const lease = await core.lease({ timeoutMillis: CHECK_TIMEOUT_MILLIS, signal }, false);
   try {
-    const result = await lease.query<Record<string, string>>({
-      text,
-      query_timeout: CHECK_TIMEOUT_MILLIS,
-    } as never);
+    // pg's per-query `query_timeout` (a documented pg option that @types/pg's QueryConfig omits): a replica
+    // that accepts the connection but never answers is down, not a check that hangs.
+    const config = { text, query_timeout: CHECK_TIMEOUT_MILLIS } as { text: string };
+    const result = await lease.query<Record<string, string>>(config);
     return result.rows[0] as Record<string, string>;
   } finally {
     await lease.end();
