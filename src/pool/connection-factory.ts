@@ -8,7 +8,7 @@ import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
 import { isConnectionLoss } from './connect-errors.js';
 import { type HostConnector, HostSelector } from './host-selector.js';
-import { endClient, holdProcess, setPipelined } from './pg-client-internals.js';
+import { endClient, holdProcess, setPipelined, watchServerVersion } from './pg-client-internals.js';
 import { type ChannelSource, publishConnect } from './pool-channels.js';
 import type { PoolSettings } from './pool-options.js';
 
@@ -154,6 +154,7 @@ export class ConnectionFactory {
   async #open(config: pg.ClientConfig): Promise<pg.Client> {
     const client = new pg.Client(config);
     const id = ++this.#nextId;
+    watchServerVersion(client);
     this.#ids.set(client, id);
     this.#selector?.watch(client);
     client.on('error', (err: Error) => this.#onClientError(client, id, err));
