@@ -46,7 +46,7 @@ export type TransactionOutcome = 'committed' | 'rolledBack' | 'failed' | 'unknow
 /**
  * `pg-scope:transaction`: around a whole top-level transaction scope — the callback form including its
  * retries (`asyncEnd`/`error` when the scope settles); the `await using` form from `pool.transaction()` until
- * its commit or rollback ends it. Savepoints (`tx.transaction()`, `tx.savepoint()`) and joined scopes
+ * its commit or rollback ends it. Savepoints (`tx.transaction()`, `propagation: 'nested'`) and joined scopes
  * (`propagation: 'required'` inside a transaction) are part of their transaction, not events of their own:
  * their statements are `pg-scope:query` events that name it (`transaction`), and their failures reach it as
  * the failures of its callback. The callback form runs inside `start.runStores`, so a store bound with
