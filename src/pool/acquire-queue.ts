@@ -23,6 +23,8 @@ export interface QueueHost {
   lend(client: pg.Client, stack: Error | undefined): Lease | undefined;
   /** Gives a connection nobody waits for back to the idle store. */
   toStore(client: pg.Client): void;
+  /** Hands the connections given back warm to the idle store now. */
+  flushWarm(): void;
   /** Destroys a connection taken from the idle store. */
   discard(client: pg.Client, reason: DestroyReason): void;
 }
@@ -184,6 +186,8 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
   dispatch(): void {
     if (this.#host.closing) return;
     const { store, gate, settings } = this.#parts;
+    // Connections kept warm serve callers who did not wait; a waiter is served through the store.
+    if (this.#waiters.size > 0) this.#host.flushWarm();
     // An idle connection goes to a waiter even while connection jobs run: a job may be sleeping in backoff
     // (server failing, out of slots) for seconds, and its waiter must not time out beside an idle connection.
     let unserved = this.#waiters.size - this.#inboundIdle;

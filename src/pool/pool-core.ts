@@ -22,6 +22,8 @@ import { checkNestedAcquire } from './nested-acquire.js';
 import { type CloseOptions, type ClosingPool, closePool, closeTimeout } from './pool-close.js';
 import type { PoolSettings } from './pool-options.js';
 import { type OutcomeCounts, poolStats } from './pool-stats.js';
+import { findFrame } from './scope-context.js';
+import { WarmIdle } from './warm-idle.js';
 
 export type { OutcomeCounts } from './pool-stats.js';
 
@@ -46,6 +48,8 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   readonly #failures: AcquireFailures;
   readonly #queue: AcquireQueue;
   readonly #leases = new LentLeases();
+  /** Connections given back in this macrotask while nobody waited, for the next caller to take at once. */
+  readonly #warm = new WarmIdle((client) => this.#release(client));
   readonly #stopping = new AbortController();
   /** The parts `stats()` and `close()` go through. */
   readonly #parts: ClosingPool;
@@ -117,6 +121,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
       factory: this.#factory,
       leases: this.#leases,
       store: this.#store,
+      warm: this.#warm,
       outcomes,
     };
     this.#store.start();
@@ -153,6 +158,26 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   }
 
   /**
+   * @internal A lease at once, without a promise, when nothing stands in the way: the pool is open, nobody
+   * waits, a connection was given back warm, and no enclosing scope of this pool is in the current context
+   * (nested-acquire detection then has its say in {@link lease}). Else undefined: call {@link lease}.
+   */
+  leaseNow(signal: AbortSignal | undefined, checkNested: boolean | 'whenFull' = true): Lease | undefined {
+    if (
+      this.#warm.size === 0 ||
+      this.#queue.waiting > 0 ||
+      this.#phase !== 'open' ||
+      this.#captureStacks ||
+      signal?.aborted ||
+      (checkNested === true && this.settings.nestedAcquire !== 'allow' && findFrame(this) !== undefined)
+    ) {
+      return undefined;
+    }
+    const lease = this.lend(this.#warm.pop() as pg.Client, undefined);
+    return lease ? this.#lent(lease, performance.now()) : undefined;
+  }
+
+  /**
    * @internal Lends a connection: from the idle list, newly opened, or after waiting in FIFO order.
    * Rejects with PoolExhaustedError, ConnectError, PoolClosedError, NestedAcquireError or `signal.reason`.
    */
@@ -171,12 +196,19 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
       checkNestedAcquire(this, s.nestedAcquire, this.log, stack);
     }
     const started = performance.now();
-    // Fast path: nobody waits and a connection is idle. An idle connection the store already owes to one of
-    // its own pending acquires (an adopted one) is not free: taking it would leave a store acquire pending
-    // with nothing to hand over, and the store would loop on create() (NO_ROOM) without end.
+    // Fast path: nobody waits and a connection is idle (warm first: no store round). An idle connection the
+    // store already owes to one of its own pending acquires (an adopted one) is not free: taking it would
+    // leave a store acquire pending with nothing to hand over, and the store would loop on create() (NO_ROOM)
+    // without end.
     let first = false;
-    while (this.#queue.waiting === 0 && this.#store.available > this.#store.pending) {
-      const lease = this.lend(await this.#store.acquire(), stack);
+    const store = this.#store;
+    while (this.#queue.waiting === 0) {
+      let client = this.#warm.pop();
+      if (client === undefined) {
+        if (store.available <= store.pending) break;
+        client = await store.acquire();
+      }
+      const lease = this.lend(client, stack);
       if (lease) return this.#lent(lease, started);
       // The idle connection was broken: later callers may have queued meanwhile, but this one came first.
       first = true;
@@ -194,7 +226,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   /** No idle connection free for a new caller and no room to open one: a new acquire waits for a return. */
   #full(): boolean {
     const store = this.#store;
-    const idleFree = this.#queue.waiting === 0 && store.available > store.pending;
+    const idleFree = this.#queue.waiting === 0 && (this.#warm.size > 0 || store.available > store.pending);
     return !idleFree && store.size + this.#queue.connecting >= this.settings.max;
   }
 
@@ -243,8 +275,21 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     this.#storeDestroy(client, reason);
   }
 
-  /** @internal QueueHost: gives a connection nobody waits for back to the store. */
+  /**
+   * @internal QueueHost: a connection nobody waits for stays warm until the macrotask ends, then goes back to
+   * the store (at once while closing: the store closes what it holds).
+   */
   toStore(client: pg.Client): void {
+    if (this.closing) this.#release(client);
+    else this.#warm.push(client);
+  }
+
+  /** @internal QueueHost: the warm connections go to the store now (callers wait: the store serves them). */
+  flushWarm(): void {
+    if (this.#warm.size > 0) this.#warm.flush();
+  }
+
+  #release(client: pg.Client): void {
     this.#factory.markIdle(client, true);
     this.#store.release(client).then(
       () => this.#queue.dispatch(),
@@ -277,6 +322,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     if (this.#closing) return this.#closing;
     const timeoutMillis = closeTimeout(options);
     this.#phase = 'closing';
+    this.#warm.flush();
     this.#closing = closePool(this.#parts, timeoutMillis).then(() => {
       this.#phase = 'closed';
     });

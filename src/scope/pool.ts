@@ -61,7 +61,7 @@ export class Pool extends Queryable implements AsyncDisposable {
       return new Connection(core, await core.lease(fnOrOptions));
     }
     checkAcquireOptions(maybeOptions);
-    const lease = await core.lease(maybeOptions);
+    const lease = core.leaseNow(maybeOptions?.signal) ?? (await core.lease(maybeOptions));
     const conn = new Connection(core, lease);
     try {
       return await runInFrame(
@@ -107,7 +107,7 @@ export class Pool extends Queryable implements AsyncDisposable {
       if (scope) return scope.query<R>(text, values);
     }
     if (this.#usingHint.watching) this.#usingHint.outside();
-    const lease = await this.#core.lease();
+    const lease = this.#core.leaseNow(undefined) ?? (await this.#core.lease());
     try {
       return await lease.query<R>(text, values);
     } finally {

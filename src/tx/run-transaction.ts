@@ -53,7 +53,10 @@ export async function runTransaction<T>(
   // An already aborted signal: reject at once, without running the callback (on `conn.transaction` too).
   settings.signal?.throwIfAborted();
   for (let attempt = 1; ; attempt++) {
-    const lease = source.kind === 'pool' ? await source.acquire(remainingUntil(deadline)) : source.lease;
+    const lease =
+      source.kind === 'connection'
+        ? source.lease
+        : (source.now() ?? (await source.acquire(remainingUntil(deadline))));
     const tx = new Transaction(core, lease, source.kind === 'pool', settings);
     if (source.kind === 'pool') {
       // Without a deadline the source's own re-send acquire serves: no closure per transaction.
