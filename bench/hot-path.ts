@@ -62,7 +62,7 @@ try {
   const cpu = process.cpuUsage(cpuBefore);
   process.stdout.write(
     `${library.id} ${mode}: ${ops} transfers, ${((cpu.user + cpu.system) / ops).toFixed(1)} µs CPU each, ` +
-      `${wall.toFixed(0)} ms wall\n`,
+      `${wall.toFixed(0)} ms wall (user ${(cpu.user / ops).toFixed(1)}, system ${(cpu.system / ops).toFixed(1)})\n`,
   );
 } finally {
   await client.close();

@@ -13,6 +13,9 @@ import type { Lease } from './lease.js';
 import type { PoolSettings } from './pool-options.js';
 import { WaitingLine } from './waiting-line.js';
 
+/** The store asked for a `min` connection while the pool's own attempts already fill it up to `max`. */
+const NO_ROOM = new Error('no room for another connection');
+
 /** What the queue needs of the pool around it. */
 export interface QueueHost {
   /** True once the pool is closing. */
@@ -92,9 +95,21 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
     this.#host.discard(client, 'broken');
   }
 
-  /** Records a failed connection attempt of the store's (for `min`). */
-  connectFailed(err: unknown): void {
+  /**
+   * The store's hook for `min`. A waiting caller's connection is opened by a job and adopted; the store itself
+   * only opens connections to keep `min` (one attempt, no retry loop), never while the jobs fill the room.
+   */
+  createForMin(): Promise<pg.Client> {
+    const { store, settings } = this.#parts;
+    return store.size + this.#jobs.running > settings.max ? Promise.reject(NO_ROOM) : this.#keepMin();
+  }
+
+  /** The store's hook: a `min` attempt failed. */
+  createForMinFailed(err: unknown): void {
+    if (err === NO_ROOM) return;
     this.#jobs.failed(err);
+    // As for a job: no retry can fix it, so nobody waits for it.
+    if (this.#parts.gate.permanent) this.failedForGood();
   }
 
   /**
@@ -103,7 +118,7 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
    * into its idle list in a continuation of the promise `create()` returned, so it is there by the next
    * macrotask; `pool-fixed-size.test.ts` fails if a generic-pool upgrade changes that.
    */
-  keepMin(): Promise<pg.Client> {
+  #keepMin(): Promise<pg.Client> {
     this.#storeCreating++;
     return this.#parts.factory.connect().finally(() => {
       this.#storeCreating--;

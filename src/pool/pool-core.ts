@@ -11,6 +11,7 @@ import { AcquireQueue, type QueueHost } from './acquire-queue.js';
 import { ConnectGate } from './connect-gate.js';
 import { ConnectionFactory } from './connection-factory.js';
 import { unusableReason } from './destroy-reason.js';
+import { IdleReturns } from './idle-returns.js';
 import { createIdleStore, type IdleStore } from './idle-store.js';
 import { IdleSweep } from './idle-sweep.js';
 import { LeakDetector } from './leak-detector.js';
@@ -23,12 +24,8 @@ import { type CloseOptions, type ClosingPool, closePool, closeTimeout } from './
 import type { PoolSettings } from './pool-options.js';
 import { type OutcomeCounts, poolStats } from './pool-stats.js';
 import { findFrame } from './scope-context.js';
-import { WarmIdle } from './warm-idle.js';
 
 export type { OutcomeCounts } from './pool-stats.js';
-
-/** The store asked for a `min` connection while the pool's own attempts already fill it up to `max`. */
-const NO_ROOM = new Error('no room for another connection');
 
 /**
  * The bounded pool: the idle store keeps the connections, and this class owns everything a caller waits for —
@@ -45,23 +42,18 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   readonly #factory: ConnectionFactory;
   readonly #gate = new ConnectGate();
   readonly #store: IdleStore;
-  readonly #failures: AcquireFailures;
   readonly #queue: AcquireQueue;
   readonly #leases = new LentLeases();
-  /** Connections given back in this macrotask while nobody waited, for the next caller to take at once. */
-  readonly #warm = new WarmIdle((client) => this.#release(client));
+  readonly #returns: IdleReturns;
   readonly #stopping = new AbortController();
   /** The parts `stats()` and `close()` go through. */
   readonly #parts: ClosingPool;
   /** The pool's life: lending, closing (close() called), closed (every connection gone). */
   #phase: 'open' | 'closing' | 'closed' = 'open';
   #closing: Promise<void> | undefined;
-  readonly #leaks: LeakDetector | undefined;
   readonly #captureStacks: boolean;
   /** The pool's name in log lines (`application_name` or 'pg-scope'). */
   readonly #name: string;
-  /** Why the pool destroys a connection (and for which scope), for the store's destroy hook to log. */
-  readonly #destroyReasons = new WeakMap<pg.Client, { reason: DestroyReason; lease: Lease | undefined }>();
 
   constructor(settings: PoolSettings, outcomes: O) {
     this.settings = settings;
@@ -70,42 +62,35 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     const redactor = new Redactor(cc.secrets());
     this.#name = redactor.text(poolName(cc));
     this.log = createPoolLogger(settings.logger, this.#name, redactor);
-    this.#failures = new AcquireFailures(this, this.#gate, redactor, this.log);
+    const failures = new AcquireFailures(this, this.#gate, redactor, this.log);
     this.#factory = new ConnectionFactory(settings, this.log);
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
     // connection, captures one for every acquire.
     this.#captureStacks = settings.leakDetectionMillis > 0;
-    if (settings.leakDetectionMillis > 0) {
-      this.#leaks = new LeakDetector(this.log, this.#leases, settings.leakDetectionMillis);
-    }
+    const leaks =
+      settings.leakDetectionMillis > 0
+        ? new LeakDetector(this.log, this.#leases, settings.leakDetectionMillis)
+        : undefined;
     this.#store = createIdleStore(
       {
-        // A waiting caller's connection is opened by a job and adopted; the store itself only opens
-        // connections to keep `min` (one attempt, no retry loop), never while the jobs fill the room to `max`.
-        createForMin: () =>
-          this.#store.size + this.#queue.connecting > settings.max
-            ? Promise.reject(NO_ROOM)
-            : this.#queue.keepMin(),
-        destroy: (client) => {
-          const why = this.#destroyReasons.get(client);
-          const reason = why?.reason ?? unusableReason(this.#factory.info(client), this.closing, 'idle');
-          return this.#factory.destroy(client, reason, why?.lease);
-        },
-        createError: (err) => {
-          if (err === NO_ROOM) return;
-          this.#queue.connectFailed(err);
-          // As for a job: no retry can fix it, so nobody waits for it.
-          if (this.#gate.permanent) this.#queue.failedForGood();
-        },
+        createForMin: () => this.#queue.createForMin(),
+        destroy: (client) => this.#returns.closeForStore(client),
+        createError: (err) => this.#queue.createForMinFailed(err),
       },
       settings,
+    );
+    this.#returns = new IdleReturns(
+      this.#store,
+      this.#factory,
+      () => this.closing,
+      () => this.#queue.dispatch(),
     );
     this.#queue = new AcquireQueue(this, {
       settings,
       store: this.#store,
       factory: this.#factory,
       gate: this.#gate,
-      failures: this.#failures,
+      failures,
       log: this.log,
       stop: this.#stopping.signal,
     });
@@ -115,13 +100,13 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
       settings,
       log: this.log,
       queue: this.#queue,
-      failures: this.#failures,
+      failures,
       stopping: this.#stopping,
-      leaks: this.#leaks,
+      leaks,
       factory: this.#factory,
       leases: this.#leases,
       store: this.#store,
-      warm: this.#warm,
+      warm: this.#returns.warm,
       outcomes,
     };
     this.#store.start();
@@ -164,7 +149,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
    */
   leaseNow(signal: AbortSignal | undefined, checkNested: boolean | 'whenFull' = true): Lease | undefined {
     if (
-      this.#warm.size === 0 ||
+      this.#returns.warm.size === 0 ||
       this.#queue.waiting > 0 ||
       this.#phase !== 'open' ||
       this.#captureStacks ||
@@ -173,7 +158,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     ) {
       return undefined;
     }
-    const lease = this.lend(this.#warm.pop() as pg.Client, undefined);
+    const lease = this.lend(this.#returns.warm.pop() as pg.Client, undefined);
     return lease ? this.#lent(lease, performance.now()) : undefined;
   }
 
@@ -196,14 +181,12 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
       checkNestedAcquire(this, s.nestedAcquire, this.log, stack);
     }
     const started = performance.now();
-    // Fast path: nobody waits and a connection is idle (warm first: no store round). An idle connection the
-    // store already owes to one of its own pending acquires (an adopted one) is not free: taking it would
-    // leave a store acquire pending with nothing to hand over, and the store would loop on create() (NO_ROOM)
-    // without end.
+    // Nobody waits and a connection is idle (warm first). One the store owes to its own pending acquire (an
+    // adopted one) is not free: taking it leaves that acquire with nothing, and the store loops on create().
     let first = false;
     const store = this.#store;
     while (this.#queue.waiting === 0) {
-      let client = this.#warm.pop();
+      let client = this.#returns.warm.pop();
       if (client === undefined) {
         if (store.available <= store.pending) break;
         client = await store.acquire();
@@ -226,7 +209,8 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   /** No idle connection free for a new caller and no room to open one: a new acquire waits for a return. */
   #full(): boolean {
     const store = this.#store;
-    const idleFree = this.#queue.waiting === 0 && (this.#warm.size > 0 || store.available > store.pending);
+    const idleFree =
+      this.#queue.waiting === 0 && (this.#returns.warm.size > 0 || store.available > store.pending);
     return !idleFree && store.size + this.#queue.connecting >= this.settings.max;
   }
 
@@ -239,7 +223,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   lend(client: pg.Client, stack: Error | undefined): Lease | undefined {
     const info = this.#factory.info(client);
     if (!info || info.brokenBy !== undefined || performance.now() >= info.expiresAt || this.closing) {
-      this.#storeDestroy(client, unusableReason(info, this.closing, 'expired'));
+      this.#returns.destroy(client, unusableReason(info, this.closing, 'expired'));
       return undefined;
     }
     this.#factory.markIdle(client, false);
@@ -267,46 +251,22 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     // a round through the store's release and acquire costs CPU and leaves the connection idle meanwhile.
     if (reason === undefined && lease.info.brokenBy === undefined && !this.closing)
       this.#queue.deliver(client);
-    else this.#storeDestroy(client, reason ?? unusableReason(lease.info, this.closing, 'broken'), lease);
+    else this.#returns.destroy(client, reason ?? unusableReason(lease.info, this.closing, 'broken'), lease);
   };
 
   /** @internal QueueHost: destroys a connection taken from the store. */
   discard(client: pg.Client, reason: DestroyReason): void {
-    this.#storeDestroy(client, reason);
+    this.#returns.destroy(client, reason);
   }
 
-  /**
-   * @internal QueueHost: a connection nobody waits for stays warm until the macrotask ends, then goes back to
-   * the store (at once while closing: the store closes what it holds).
-   */
+  /** @internal QueueHost: a connection nobody waits for stays warm until the macrotask ends. */
   toStore(client: pg.Client): void {
-    if (this.closing) this.#release(client);
-    else this.#warm.push(client);
+    this.#returns.park(client);
   }
 
   /** @internal QueueHost: the warm connections go to the store now (callers wait: the store serves them). */
   flushWarm(): void {
-    if (this.#warm.size > 0) this.#warm.flush();
-  }
-
-  #release(client: pg.Client): void {
-    this.#factory.markIdle(client, true);
-    this.#store.release(client).then(
-      () => this.#queue.dispatch(),
-      () => {
-        // Not a loan of the store (cannot happen by construction); nothing to give back.
-      },
-    );
-  }
-
-  #storeDestroy(client: pg.Client, reason: DestroyReason, lease?: Lease): void {
-    this.#destroyReasons.set(client, { reason, lease });
-    this.#store.destroy(client).then(
-      () => this.#queue.dispatch(),
-      () => {
-        // Not a loan of the store (cannot happen by construction).
-      },
-    );
+    if (this.#returns.warm.size > 0) this.#returns.warm.flush();
   }
 
   /** @internal LeaseOwner. */
@@ -322,7 +282,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     if (this.#closing) return this.#closing;
     const timeoutMillis = closeTimeout(options);
     this.#phase = 'closing';
-    this.#warm.flush();
+    this.#returns.warm.flush();
     this.#closing = closePool(this.#parts, timeoutMillis).then(() => {
       this.#phase = 'closed';
     });
