@@ -1,12 +1,12 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { DestroyReason } from '../logging/events.js';
 import { admission } from './acquire-admission.js';
 import type { AcquireFailures } from './acquire-failures.js';
 import { AcquireRequest, type RequestOwner } from './acquire-request.js';
 import type { ConnectGate } from './connect-gate.js';
 import type { ConnectionFactory } from './connection-factory.js';
 import { ConnectionJobs, type JobHost } from './connection-jobs.js';
+import type { IdleReturns } from './idle-returns.js';
 import type { IdleStore } from './idle-store.js';
 import type { SweepHost } from './idle-sweep.js';
 import type { Lease } from './lease.js';
@@ -22,20 +22,19 @@ export interface QueueHost {
   readonly closing: boolean;
   /** Connections lent out now. */
   readonly borrowed: number;
-  /** Makes a lease of `client` for a caller, or destroys the client and returns undefined when it is unusable. */
-  lend(client: pg.Client, stack: Error | undefined): Lease | undefined;
-  /** Gives a connection nobody waits for back to the idle store. */
-  toStore(client: pg.Client): void;
-  /** Hands the connections given back warm to the idle store now. */
-  flushWarm(): void;
-  /** Destroys a connection taken from the idle store. */
-  discard(client: pg.Client, reason: DestroyReason): void;
+  /**
+   * Lends `client` to a caller who asked at `started` (the lease counted and logged), or destroys the client
+   * and returns undefined when it is unusable.
+   */
+  lend(client: pg.Client, stack: Error | undefined, started: number): Lease | undefined;
 }
 
 /** The parts of the pool the queue works with. */
 export interface QueueParts {
   readonly settings: PoolSettings;
   readonly store: IdleStore;
+  /** Where a connection nobody waits for goes (warm, the store), and how one is destroyed. */
+  readonly returns: IdleReturns;
   readonly factory: ConnectionFactory;
   readonly gate: ConnectGate;
   readonly failures: AcquireFailures;
@@ -92,7 +91,7 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
 
   /** SweepHost: a broken idle connection goes. */
   destroyBroken(client: pg.Client): void {
-    this.#host.discard(client, 'broken');
+    this.#parts.returns.destroy(client, 'broken');
   }
 
   /**
@@ -184,10 +183,10 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
   deliver(client: pg.Client): void {
     const request = this.#waiters.size > 0 && !this.#host.closing ? this.#waiters.shift() : undefined;
     if (!request) {
-      this.#host.toStore(client);
+      this.#parts.returns.park(client);
       return;
     }
-    const lease = this.#host.lend(client, request.stack);
+    const lease = this.#host.lend(client, request.stack, request.startedAt);
     if (!lease) {
       // Broken on arrival: the waiter goes back to the front of the line.
       this.#waiters.pushFront(request);
@@ -202,7 +201,7 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
     if (this.#host.closing) return;
     const { store, gate, settings } = this.#parts;
     // Connections kept warm serve callers who did not wait; a waiter is served through the store.
-    if (this.#waiters.size > 0) this.#host.flushWarm();
+    if (this.#waiters.size > 0) this.#parts.returns.flushWarm();
     // An idle connection goes to a waiter even while connection jobs run: a job may be sleeping in backoff
     // (server failing, out of slots) for seconds, and its waiter must not time out beside an idle connection.
     let unserved = this.#waiters.size - this.#inboundIdle;

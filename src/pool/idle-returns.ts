@@ -37,6 +37,11 @@ export class IdleReturns {
     else this.warm.push(client);
   }
 
+  /** Hands the warm connections to the store now (callers wait: the store serves them). */
+  flushWarm(): void {
+    if (this.warm.size > 0) this.warm.flush();
+  }
+
   /** Gives a connection back to the store as idle. */
   release(client: pg.Client): void {
     this.#factory.markIdle(client, true);

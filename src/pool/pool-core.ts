@@ -88,6 +88,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     this.#queue = new AcquireQueue(this, {
       settings,
       store: this.#store,
+      returns: this.#returns,
       factory: this.#factory,
       gate: this.#gate,
       failures,
@@ -127,7 +128,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     return poolStats(this.#parts, this.#phase === 'closed');
   }
 
-  /** @internal The lease lent longest ago. */
+  /** @internal FailureContext: the lease lent longest ago. */
   oldestLease(): Lease | undefined {
     return this.#leases.oldest();
   }
@@ -158,31 +159,51 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     ) {
       return undefined;
     }
-    const lease = this.lend(this.#returns.warm.pop() as pg.Client, undefined);
-    return lease ? this.#lent(lease, performance.now()) : undefined;
+    return this.lend(this.#returns.warm.pop() as pg.Client, undefined, performance.now());
   }
 
   /**
    * @internal Lends a connection: from the idle list, newly opened, or after waiting in FIFO order.
    * Rejects with PoolExhaustedError, ConnectError, PoolClosedError, NestedAcquireError or `signal.reason`.
    */
-  async lease(options?: AcquireOptions, checkNested: boolean | 'whenFull' = true): Promise<Lease> {
-    if (this.#phase !== 'open') throw new PoolClosedError();
-    const signal = options?.signal;
-    if (signal?.aborted) throw signal.reason;
-    const stack = this.#captureStacks ? new Error('connection acquired here') : undefined;
-    const s = this.settings;
-    // 'whenFull' (propagation 'requiresNew'): the hazard only when this acquire would have to wait for a
-    // borrowed connection.
-    if (
-      s.nestedAcquire !== 'allow' &&
-      (checkNested === true || (checkNested === 'whenFull' && this.#full()))
-    ) {
-      checkNestedAcquire(this, s.nestedAcquire, this.log, stack);
+  lease(options?: AcquireOptions, checkNested: boolean | 'whenFull' = true): Promise<Lease> {
+    let stack: Error | undefined;
+    try {
+      if (this.#phase !== 'open') throw new PoolClosedError();
+      if (options?.signal?.aborted) throw options.signal.reason;
+      stack = this.#captureStacks ? new Error('connection acquired here') : undefined;
+      const mode = this.settings.nestedAcquire;
+      // 'whenFull' (propagation 'requiresNew'): the hazard only when this acquire would have to wait for a
+      // borrowed connection.
+      if (mode !== 'allow' && (checkNested === true || (checkNested === 'whenFull' && this.#full()))) {
+        checkNestedAcquire(this, mode, this.log, stack);
+      }
+    } catch (err) {
+      return Promise.reject(err);
     }
     const started = performance.now();
-    // Nobody waits and a connection is idle (warm first). One the store owes to its own pending acquire (an
-    // adopted one) is not free: taking it leaves that acquire with nothing, and the store loops on create().
+    const store = this.#store;
+    if (this.#queue.waiting === 0 && (this.#returns.warm.size > 0 || store.available > store.pending)) {
+      return this.#leaseIdle(options, stack, started);
+    }
+    return this.#queue.wait(
+      options?.timeoutMillis ?? this.settings.acquireTimeoutMillis,
+      options?.signal,
+      stack,
+      started,
+      false,
+    );
+  }
+
+  /**
+   * Nobody waits and a connection is idle (warm first). One the store owes to its own pending acquire (an
+   * adopted one) is not free: taking it leaves that acquire with nothing, and the store loops on create().
+   */
+  async #leaseIdle(
+    options: AcquireOptions | undefined,
+    stack: Error | undefined,
+    started: number,
+  ): Promise<Lease> {
     let first = false;
     const store = this.#store;
     while (this.#queue.waiting === 0) {
@@ -191,19 +212,13 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
         if (store.available <= store.pending) break;
         client = await store.acquire();
       }
-      const lease = this.lend(client, stack);
-      if (lease) return this.#lent(lease, started);
+      const lease = this.lend(client, stack, started);
+      if (lease) return lease;
       // The idle connection was broken: later callers may have queued meanwhile, but this one came first.
       first = true;
     }
-    const lease = await this.#queue.wait(
-      options?.timeoutMillis ?? s.acquireTimeoutMillis,
-      signal,
-      stack,
-      started,
-      first,
-    );
-    return this.#lent(lease, started);
+    const timeoutMillis = options?.timeoutMillis ?? this.settings.acquireTimeoutMillis;
+    return this.#queue.wait(timeoutMillis, options?.signal, stack, started, first);
   }
 
   /** No idle connection free for a new caller and no room to open one: a new acquire waits for a return. */
@@ -219,8 +234,11 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     return this.#leases.size;
   }
 
-  /** @internal QueueHost: a lease of `client`, or undefined (the client destroyed) when it is unusable. */
-  lend(client: pg.Client, stack: Error | undefined): Lease | undefined {
+  /**
+   * @internal QueueHost: lends `client` to a caller who asked at `started` (counted and logged), or destroys it
+   * and returns undefined when it is unusable.
+   */
+  lend(client: pg.Client, stack: Error | undefined, started: number): Lease | undefined {
     const info = this.#factory.info(client);
     if (!info || info.brokenBy !== undefined || performance.now() >= info.expiresAt || this.closing) {
       this.#returns.destroy(client, unusableReason(info, this.closing, 'expired'));
@@ -228,10 +246,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     }
     this.#factory.markIdle(client, false);
     info.uses++;
-    return new Lease(this, client, info, stack);
-  }
-
-  #lent(lease: Lease, started: number): Lease {
+    const lease = new Lease(this, client, info, stack);
     this.#leases.add(lease);
     logLent(this.log, lease, lease.acquiredAt - started, this.settings.slowAcquireMillis, this);
     return lease;
@@ -253,21 +268,6 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
       this.#queue.deliver(client);
     else this.#returns.destroy(client, reason ?? unusableReason(lease.info, this.closing, 'broken'), lease);
   };
-
-  /** @internal QueueHost: destroys a connection taken from the store. */
-  discard(client: pg.Client, reason: DestroyReason): void {
-    this.#returns.destroy(client, reason);
-  }
-
-  /** @internal QueueHost: a connection nobody waits for stays warm until the macrotask ends. */
-  toStore(client: pg.Client): void {
-    this.#returns.park(client);
-  }
-
-  /** @internal QueueHost: the warm connections go to the store now (callers wait: the store serves them). */
-  flushWarm(): void {
-    if (this.#returns.warm.size > 0) this.#returns.warm.flush();
-  }
 
   /** @internal LeaseOwner. */
   noteQueryError(client: pg.Client, err: unknown): void {
