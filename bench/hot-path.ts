@@ -28,7 +28,8 @@ const { values } = parseArgs({
   strict: true,
 });
 const library = libraries.find((l) => l.id === values.lib);
-if (!library) throw new Error(`unknown library '${values.lib}'; known: ${libraries.map((l) => l.id).join(', ')}`);
+if (!library)
+  throw new Error(`unknown library '${values.lib}'; known: ${libraries.map((l) => l.id).join(', ')}`);
 if (!process.env.DATABASE_URL) throw new Error('set DATABASE_URL');
 const mode = values.mode;
 const workers = mode === 'seq' ? 1 : mode === 'conc' ? CONC_WORKERS : 2_000;
@@ -68,4 +69,3 @@ try {
   await client.close();
   await db.stop();
 }
-

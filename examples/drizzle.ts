@@ -5,16 +5,29 @@
  */
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { integer, pgTable, text } from 'drizzle-orm/pg-core';
-import { createPool } from '../src/index.js'; // in your project: from 'pg-scope'
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { createPool, type Pool } from '../src/index.js'; // in your project: from 'pg-scope'
 
-const books = pgTable('books', { id: integer('id').primaryKey(), title: text('title').notNull() });
+// A schema of the example's own, dropped again at the end: nothing is left behind in your database.
+const schema = pgSchema('drizzle_example');
+const books = schema.table('books', { id: integer('id').primaryKey(), title: text('title').notNull() });
 
 export async function main(connectionString: string) {
   await using pool = createPool({ connectionString, max: 3 });
   const orm = drizzle({ client: pool.pgPool() });
-  await pool.query('create table if not exists books (id int primary key, title text not null)');
+  await pool.query(`
+    drop schema if exists drizzle_example cascade;
+    create schema drizzle_example;
+    create table drizzle_example.books (id int primary key, title text not null);
+  `);
+  try {
+    return await useDrizzle(pool, orm);
+  } finally {
+    await pool.query('drop schema drizzle_example cascade');
+  }
+}
 
+async function useDrizzle(pool: Pool, orm: ReturnType<typeof drizzle>) {
   await orm.insert(books).values({ id: 1, title: 'SICP' });
   // A Drizzle transaction on its own connection of the pool.
   await orm.transaction(async (trx) => {

@@ -9,7 +9,12 @@ import { createPool } from '../src/index.js'; // in your project: from 'pg-scope
 
 export async function main(connectionString: string) {
   await using pool = createPool({ connectionString, max: 5 });
-  await pool.query('create table if not exists visits (id serial primary key, page text not null)');
+  // A schema of the example's own, dropped again at the end: nothing is left behind in your database.
+  await pool.query(`
+    drop schema if exists fastify_example cascade;
+    create schema fastify_example;
+    create table fastify_example.visits (id serial primary key, page text not null);
+  `);
 
   const app = Fastify();
   // Per route: read-only transactions for the report, none for the health check.
@@ -19,12 +24,12 @@ export async function main(connectionString: string) {
       req.url === '/health' ? false : req.method === 'GET' ? { readOnly: true } : undefined,
   });
   app.post<{ Body: { page: string } }>('/visits', async (req, reply) => {
-    await pool.query('insert into visits (page) values ($1)', [req.body.page]);
+    await pool.query('insert into fastify_example.visits (page) values ($1)', [req.body.page]);
     if (req.body.page === 'admin') return reply.code(403).send({ error: 'forbidden' }); // rolled back
     return reply.code(201).send({ ok: true });
   });
   app.get('/visits', async () => {
-    const { rows } = await pool.query<{ n: number }>('select count(*)::int as n from visits');
+    const { rows } = await pool.query<{ n: number }>('select count(*)::int as n from fastify_example.visits');
     return { count: rows[0]?.n };
   });
   app.get('/health', async () => ({ borrowed: pool.stats().borrowed }));
@@ -50,6 +55,7 @@ export async function main(connectionString: string) {
     };
   } finally {
     await app.close();
+    await pool.query('drop schema fastify_example cascade');
   }
 }
 

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main as bankTransfer } from '../examples/bank-transfer.js';
 import { main as boundedPool } from '../examples/bounded-pool.js';
 import { main as cleanupOnError } from '../examples/cleanup-on-error.js';
+import { main as openTelemetry } from '../examples/opentelemetry.js';
 import { main as scopeLifecycle } from '../examples/scope-lifecycle.js';
 import { main as timing } from '../examples/timing.js';
 import { createTestDatabase, type TestDatabase, waitForConnections } from './setup/db.js';
@@ -68,6 +69,32 @@ describe('examples/', () => {
       nextStatus: 'I',
       scopeClosed: true,
     });
+    await expectNoConnectionsLeft();
+  });
+
+  it('opentelemetry: transaction spans under the active span, and the pool metrics', async () => {
+    const observed = await openTelemetry(db.url);
+    const tx = observed.spans.filter((s) => s.name === 'pg-scope transaction');
+    expect(tx.map((s) => [s.parent, s.outcome, s.attempts])).toEqual([
+      ['checkout', 'committed', 1],
+      ['checkout', 'rolledBack', 1],
+      ['checkout', 'committed', 2],
+    ]);
+    expect(Object.keys(observed.metrics).sort()).toEqual([
+      'db.client.connection.count',
+      'db.client.connection.create_time',
+      'db.client.connection.idle.max',
+      'db.client.connection.idle.min',
+      'db.client.connection.max',
+      'db.client.connection.pending_requests',
+      'db.client.connection.use_time',
+      'db.client.connection.wait_time',
+    ]);
+    expect(observed.metrics['db.client.connection.max']).toEqual({
+      unit: '{connection}',
+      values: ['shop: 2'],
+    });
+    expect(observed.metrics['db.client.connection.count']?.values).toContain('shop used: 0');
     await expectNoConnectionsLeft();
   });
 

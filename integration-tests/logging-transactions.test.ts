@@ -54,6 +54,38 @@ describe('transaction log events', () => {
     expect(scoped.map((r) => r.event)).toEqual(['pool.acquire', 'tx.begin', 'tx.commit', 'pool.release']);
   });
 
+  it('gives sibling savepoints ids of their own, so their lines are told apart', async () => {
+    const capture = captureLogs();
+    await using pool = poolFor(capture);
+    const ids: string[] = [];
+    await pool.transaction(async (tx) => {
+      await tx
+        .transaction(async (first) => {
+          ids.push(first.id);
+          await first.query('select 1');
+          throw new Error('undo the first');
+        })
+        .catch(() => undefined);
+      await tx.transaction(async (second) => {
+        ids.push(second.id);
+        await second.query('select 2');
+        await second.transaction(async (inner) => {
+          ids.push(inner.id);
+          await inner.query('select 3');
+        });
+      });
+      ids.push(tx.id);
+    });
+
+    const [first, second, inner, top] = ids;
+    expect(new Set(ids).size).toBe(4);
+    expect(first).toBe(`${top}.1`);
+    expect(second).toBe(`${top}.2`);
+    expect(inner).toBe(`${top}.2.3`);
+    // The rollback line names the first savepoint only; the second's lines are its own.
+    expect(capture.events('tx.rollback').map((r) => r.txId)).toEqual([first]);
+  });
+
   it("logs a rollback at debug with reason 'error' and the error when the callback throws", async () => {
     const capture = captureLogs();
     await using pool = poolFor(capture);

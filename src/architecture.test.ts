@@ -41,4 +41,12 @@ describe('the layers of src/ (dependency-cruiser rules, run in CI as `npm run de
     expect(out).toContain('pool-not-above');
     expect(out).toContain('adapters-through-public-api');
   }, 60_000);
+
+  // The TypeScript here is newer than dependency-cruiser's own TypeScript support (it prints a
+  // missing-tsc-transpiler note); this shows it still sees imports that only bring in types.
+  it('a type-only import of tx from pool fails the check too', async () => {
+    const { code, out } = await cruise('tools/deps-fixtures/type-only');
+    expect(code).not.toBe(0);
+    expect(out).toContain('pool-not-above');
+  }, 60_000);
 });

@@ -20,6 +20,18 @@ export {
   TransactionTimeoutError,
   UnsupportedStatementError,
 } from './errors.js';
+export {
+  type AcquireMessage,
+  ChannelName,
+  type ConnectMessage,
+  type PoolMessage,
+  type QueryMessage,
+  type ReleaseMessage,
+  type ServerTarget,
+  type TransactionAttemptMessage,
+  type TransactionMessage,
+  type TransactionOutcome,
+} from './logging/channels.js';
 export { type DestroyReason, LogEvent, type LogEventName } from './logging/events.js';
 export type { AcquireOptions } from './pool/acquire-options.js';
 export type { CloseOptions } from './pool/pool-close.js';

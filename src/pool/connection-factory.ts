@@ -1,12 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { connectChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import { LogEvent } from '../logging/events.js';
 import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
 import { isConnectionLoss } from './connect-errors.js';
 import { endClient, holdProcess, setPipelined } from './pg-client-internals.js';
+import { type ChannelSource, publishConnect } from './pool-channels.js';
 import type { PoolSettings } from './pool-options.js';
 
 /** How long closing a connection keeps cancelling a query that is still running before it gives up. */
@@ -79,6 +81,9 @@ export class ConnectionFactory {
    */
   observer: { opened(client: pg.Client): void; closed(client: pg.Client): void } | undefined;
 
+  /** @internal The pool named in `pg-scope:connect` messages. */
+  channelSource: ChannelSource | undefined;
+
   /** Server connections opened so far. */
   get created(): number {
     return this.#created;
@@ -114,6 +119,8 @@ export class ConnectionFactory {
       if (settings.onConnect) await this.#runOnConnect(client, started);
     } catch (err) {
       this.#connecting.delete(client);
+      if (connectChannel.hasSubscribers && this.channelSource)
+        publishConnect(this.channelSource, started, err);
       // The attempt already failed; closing its socket is best effort (endClient never rejects).
       void this.#end(client);
       throw err;
@@ -134,6 +141,7 @@ export class ConnectionFactory {
     });
     this.#created++;
     this.observer?.opened(client);
+    if (connectChannel.hasSubscribers && this.channelSource) publishConnect(this.channelSource, started);
     if (this.#log.isLevelEnabled('debug')) {
       this.#log.debug(
         { event: LogEvent.connect, connectionId: id, connectMillis: Math.round(now - started) },

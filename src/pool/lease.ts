@@ -1,14 +1,16 @@
 import type pg from 'pg';
 import { ScopeClosedError } from '../errors.js';
+import { queryChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './connection-factory.js';
 import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
+import { type ChannelSource, traceQuery } from './pool-channels.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
 export type LeaseState = 'leased' | 'released' | 'broken';
 
 /** What a lease needs from its pool. */
-export interface LeaseOwner {
+export interface LeaseOwner extends ChannelSource {
   /** Takes the connection back (reset and reuse, or destroy with `destroyReason`). Called once per lease. */
   giveBack(lease: Lease, destroyReason: DestroyReason | undefined): Promise<void>;
   /** Marks the client broken if `err` says the connection is gone. */
@@ -131,9 +133,9 @@ export class Lease {
     const client = this.#client;
     this.#transactionEnded = false;
     this.info.inflight++;
-    const promise = (
-      values === undefined ? client.query<R>(config) : client.query<R>(config, values)
-    ) as Promise<pg.QueryResult<R>>;
+    const promise = queryChannel.hasSubscribers
+      ? traceQuery(this.#owner, this, config, values, () => sendQuery<R>(client, config, values))
+      : sendQuery<R>(client, config, values);
     // One promise per query on top of pg's: the handlers are made once per lease, and a caller's own error
     // handling (`onError`) runs in the same step instead of in a promise of its own.
     return promise.then(
@@ -183,4 +185,14 @@ export class Lease {
     onRevoke?.();
     return this.end(reason);
   }
+}
+
+function sendQuery<R extends pg.QueryResultRow>(
+  client: pg.Client,
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+): Promise<pg.QueryResult<R>> {
+  return (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
+    pg.QueryResult<R>
+  >;
 }

@@ -2,26 +2,25 @@ import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { PoolClosedError, type PoolStats } from '../errors.js';
+import { acquireChannel, releaseChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
-import { AcquireFailures } from './acquire-failures.js';
 import type { AcquireOptions } from './acquire-options.js';
-import { AcquireQueue, type QueueHost } from './acquire-queue.js';
-import { ConnectGate } from './connect-gate.js';
-import { ConnectionFactory } from './connection-factory.js';
+import type { AcquireQueue, QueueHost } from './acquire-queue.js';
+import type { ConnectionFactory } from './connection-factory.js';
 import { unusableReason } from './destroy-reason.js';
-import { IdleReturns } from './idle-returns.js';
-import { createIdleStore, type IdleStore } from './idle-store.js';
-import { IdleSweep } from './idle-sweep.js';
-import { LeakDetector } from './leak-detector.js';
+import type { IdleReturns } from './idle-returns.js';
+import type { IdleStore } from './idle-store.js';
 import { Lease, type LeaseOwner } from './lease.js';
 import { logLent, logReturned } from './lease-events.js';
 import { returnLease } from './lease-return.js';
-import { LentLeases } from './lent-leases.js';
+import type { LentLeases } from './lent-leases.js';
 import { checkNestedAcquire } from './nested-acquire.js';
-import { type CloseOptions, type ClosingPool, closePool, closeTimeout } from './pool-close.js';
+import { publishRelease, traceAcquire } from './pool-channels.js';
+import { type CloseOptions, closePool, closeTimeout } from './pool-close.js';
 import type { PoolSettings } from './pool-options.js';
+import { assemblePool, type PoolParts } from './pool-parts.js';
 import { type OutcomeCounts, poolStats } from './pool-stats.js';
 import { findFrame } from './scope-context.js';
 
@@ -40,80 +39,42 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   /** @internal The transactions' totals, which `stats()` reports (kept by the layer above). */
   readonly outcomes: O;
   readonly #factory: ConnectionFactory;
-  readonly #gate = new ConnectGate();
   readonly #store: IdleStore;
   readonly #queue: AcquireQueue;
-  readonly #leases = new LentLeases();
+  readonly #leases: LentLeases;
   readonly #returns: IdleReturns;
-  readonly #stopping = new AbortController();
   /** The parts `stats()` and `close()` go through. */
-  readonly #parts: ClosingPool;
+  readonly #parts: PoolParts;
   /** The pool's life: lending, closing (close() called), closed (every connection gone). */
   #phase: 'open' | 'closing' | 'closed' = 'open';
   #closing: Promise<void> | undefined;
   readonly #captureStacks: boolean;
-  /** The pool's name in log lines (`application_name` or 'pg-scope'). */
+  /** The pool's name in log lines, channels, metrics and spans (`name`, `application_name` or 'pg-scope'). */
   readonly #name: string;
+  /** @internal The public pool object, named in diagnostics_channel messages (set by the layer above). */
+  publicPool: object = this;
 
   constructor(settings: PoolSettings, outcomes: O) {
     this.settings = settings;
     this.outcomes = outcomes;
     const cc = settings.clientConfig;
     const redactor = new Redactor(cc.secrets());
-    this.#name = redactor.text(poolName(cc));
+    this.#name = redactor.text(settings.name ?? poolName(cc));
     this.log = createPoolLogger(settings.logger, this.#name, redactor);
-    const failures = new AcquireFailures(this, this.#gate, redactor, this.log);
-    this.#factory = new ConnectionFactory(settings, this.log);
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
     // connection, captures one for every acquire.
     this.#captureStacks = settings.leakDetectionMillis > 0;
-    const leaks =
-      settings.leakDetectionMillis > 0
-        ? new LeakDetector(this.log, this.#leases, settings.leakDetectionMillis)
-        : undefined;
-    this.#store = createIdleStore(
-      {
-        createForMin: () => this.#queue.createForMin(),
-        destroy: (client) => this.#returns.closeForStore(client),
-        createError: (err) => this.#queue.createForMinFailed(err),
-      },
-      settings,
-    );
-    this.#returns = new IdleReturns(
-      this.#store,
-      this.#factory,
-      () => this.closing,
-      () => this.#queue.dispatch(),
-    );
-    this.#queue = new AcquireQueue(this, {
-      settings,
-      store: this.#store,
-      returns: this.#returns,
-      factory: this.#factory,
-      gate: this.#gate,
-      failures,
-      log: this.log,
-      stop: this.#stopping.signal,
-    });
-    const sweep = new IdleSweep(this.#store, this.#queue);
-    this.#factory.onBroken = () => sweep.schedule();
-    this.#parts = {
-      settings,
-      log: this.log,
-      queue: this.#queue,
-      failures,
-      stopping: this.#stopping,
-      leaks,
-      factory: this.#factory,
-      leases: this.#leases,
-      store: this.#store,
-      warm: this.#returns.warm,
-      outcomes,
-    };
+    const parts = assemblePool(this, settings, outcomes, this.log, redactor);
+    this.#parts = parts;
+    this.#factory = parts.factory;
+    this.#store = parts.store;
+    this.#queue = parts.queue;
+    this.#leases = parts.leases;
+    this.#returns = parts.returns;
     this.#store.start();
   }
 
-  /** The pool's name in log lines (`application_name`, or 'pg-scope'). */
+  /** The pool's name (`name`, else `application_name`, else 'pg-scope'). */
   get name(): string {
     return this.#name;
   }
@@ -135,7 +96,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
 
   /** @internal Aborted when `close()` starts: sleeps on the pool's behalf (retry backoff) end then. */
   get closingSignal(): AbortSignal {
-    return this.#stopping.signal;
+    return this.#parts.stopping.signal;
   }
 
   /** @internal QueueHost: true once `close()` was called (closing, or closed). */
@@ -151,6 +112,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   leaseNow(signal: AbortSignal | undefined, checkNested: boolean | 'whenFull' = true): Lease | undefined {
     if (
       this.#returns.warm.size === 0 ||
+      acquireChannel.hasSubscribers ||
       this.#queue.waiting > 0 ||
       this.#phase !== 'open' ||
       this.#captureStacks ||
@@ -167,6 +129,12 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
    * Rejects with PoolExhaustedError, ConnectError, PoolClosedError, NestedAcquireError or `signal.reason`.
    */
   lease(options?: AcquireOptions, checkNested: boolean | 'whenFull' = true): Promise<Lease> {
+    if (!acquireChannel.hasSubscribers) return this.#lease(options, checkNested);
+    const timeoutMillis = options?.timeoutMillis ?? this.settings.acquireTimeoutMillis;
+    return traceAcquire(this, timeoutMillis, () => this.#lease(options, checkNested));
+  }
+
+  #lease(options: AcquireOptions | undefined, checkNested: boolean | 'whenFull'): Promise<Lease> {
     let stack: Error | undefined;
     try {
       if (this.#phase !== 'open') throw new PoolClosedError();
@@ -262,6 +230,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     const client = lease.rawClient;
     this.#leases.delete(lease);
     logReturned(this.log, lease);
+    if (releaseChannel.hasSubscribers) publishRelease(this, lease);
     // A healthy connection goes straight to the oldest waiter (back to the store only when nobody waits):
     // a round through the store's release and acquire costs CPU and leaves the connection idle meanwhile.
     if (reason === undefined && lease.info.brokenBy === undefined && !this.closing)

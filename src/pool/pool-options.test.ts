@@ -256,6 +256,27 @@ describe('pool options', () => {
       expect(configErrorOf({ allowExitOnIdle: 'yes' }).message).toContain('expected true or false');
     });
 
+    it("name: the pool's own name, kept out of pg's config; the default is decided by the pool", () => {
+      expect(normalizePoolConfig({}).name).toBeUndefined();
+      expect(normalizePoolConfig({ name: 'orders' }).name).toBe('orders');
+      expect(normalizePoolConfig({ name: 'x'.repeat(256) }).name).toHaveLength(256);
+      expect(normalizePoolConfig({ name: 'orders' }).clientConfig).not.toHaveProperty('name');
+      expect(createPool({ name: 'orders', application_name: 'app' }).name).toBe('orders');
+      expect(createPool({ application_name: 'app' }).name).toBe('app');
+      expect(createPool({ connectionString: 'postgres://h/db?application_name=fromurl' }).name).toBe(
+        'fromurl',
+      );
+      expect(createPool().name).toBe('pg-scope');
+    });
+
+    it('name: an empty, too long or non-string name is a ConfigError naming the field and what is allowed', () => {
+      for (const name of ['', 'x'.repeat(257), 42, null, ['a'], { toString: () => 'a' }]) {
+        const err = configErrorOf({ name });
+        expect(err.field).toBe('name');
+        expect(err.message).toContain('a non-empty string of at most 256 characters');
+      }
+    });
+
     it("allowedSettings: names and prefixes, checked, lower-cased, frozen, kept out of pg's config", () => {
       expect(normalizePoolConfig({}).allowedSettings).toBeUndefined();
       const settings = normalizePoolConfig({ allowedSettings: ['app.', 'Statement_Timeout', 'my.ns.'] });

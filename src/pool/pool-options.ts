@@ -67,6 +67,12 @@ export interface PoolConfig extends ClientConfig {
    * `session_authorization` and `search_path` included; see docs/security.md). `[]` allows none.
    */
   allowedSettings?: readonly string[];
+  /**
+   * The pool's name in log lines (the `pool` field), diagnostics_channel messages, metrics and spans
+   * (`db.client.connection.pool.name`). A non-empty string of at most 256 characters. Default: the
+   * `application_name` (given as an option or in the connection string), else `'pg-scope'`.
+   */
+  name?: string;
 }
 
 /** The pool's own options after defaults and validation; frozen. */
@@ -89,6 +95,8 @@ export interface PoolSettings {
   readonly allowExitOnIdle: boolean;
   /** The checked `allowedSettings`; undefined: every setting name allowed. */
   readonly allowedSettings: AllowedSettings | undefined;
+  /** The checked `name`; undefined: the default (`application_name`, else 'pg-scope'). */
+  readonly name: string | undefined;
   /**
    * What reaches `new pg.Client(...)` (through `driverConfig()`): the caller's ClientConfig less the pool's own
    * keys, with the password and connection string in private fields.
@@ -114,6 +122,7 @@ const POOL_KEYS = [
   'nestedAcquire',
   'allowExitOnIdle',
   'allowedSettings',
+  'name',
 ] as const;
 
 /** pg's ClientConfig keys (pg 8.x), passed through unchanged. */
@@ -167,6 +176,20 @@ function isLogger(value: unknown): value is Logger {
   return ['debug', 'info', 'warn', 'error', 'child', 'isLevelEnabled'].every(
     (m) => typeof v[m] === 'function',
   );
+}
+
+/** Longest pool `name` accepted: it goes into every log line, metric point and span. */
+export const MAX_NAME_LENGTH = 256;
+
+function checkName(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH) {
+    throw new ConfigError(
+      'name',
+      `expected a non-empty string of at most ${MAX_NAME_LENGTH} characters, got ${describeValue(value)}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -250,6 +273,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
   }
 
   const allowedSettings = normalizeAllowedSettings(input.allowedSettings);
+  const name = checkName(input.name);
 
   const clientConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
@@ -283,6 +307,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     nestedAcquire,
     allowExitOnIdle,
     allowedSettings,
+    name,
     clientConfig: sealClientConfig(clientConfig),
   });
 }

@@ -36,6 +36,7 @@ export class Pool extends Queryable implements AsyncDisposable {
   constructor(core: PoolCore<TxOutcomes>) {
     super();
     this.#core = core;
+    core.publicPool = this;
     this.#usingHint = new UsingHint(core.log);
   }
 
@@ -219,6 +220,15 @@ export class Pool extends Queryable implements AsyncDisposable {
     }
     // Structurally a pg.Pool for the methods such tools call; the rest of pg.Pool's surface is not offered.
     return this.#pgPool as unknown as pg.Pool;
+  }
+
+  /**
+   * The pool's name: the `name` option, else its `application_name`, else `'pg-scope'` — the `pool` field of
+   * its log lines, `poolName` in its diagnostics_channel messages, `db.client.connection.pool.name` in
+   * `pg-scope/otel`.
+   */
+  get name(): string {
+    return this.#core.name;
   }
 
   /** Counters and running totals. */

@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactionRolledBackError } from '../errors.js';
+import { type TransactionMessage, transactionChannel } from '../logging/channels.js';
 import { LogEvent } from '../logging/events.js';
 import { thrownField } from '../logging/thrown-value.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
+import type { Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
 import { runCallback } from './callback-runner.js';
 import type { LeaseSource } from './lease-source.js';
@@ -10,6 +12,7 @@ import { isRetryable, retryDelayMillis } from './retry.js';
 import { Transaction } from './transaction.js';
 import type { TxSettings } from './tx-options.js';
 import type { TxOutcomes } from './tx-outcomes.js';
+import { noteAttempt, traceTransaction, traceUsing, transactionMessage } from './tx-trace.js';
 
 /** Opens a top-level transaction for the `await using` form (no BEGIN sent yet). */
 export async function openTransaction(
@@ -19,8 +22,18 @@ export async function openTransaction(
 ): Promise<Transaction> {
   // An already aborted signal: reject at once, before any connection is used (on `conn.transaction` too).
   settings.signal?.throwIfAborted();
-  const lease = source.kind === 'pool' ? await source.acquire(settings.timeoutMillis) : source.lease;
+  const traceEnd = transactionChannel.hasSubscribers
+    ? traceUsing(transactionMessage(core, settings, 'using'))
+    : undefined;
+  let lease: Lease;
+  try {
+    lease = source.kind === 'pool' ? await source.acquire(settings.timeoutMillis) : source.lease;
+  } catch (err) {
+    traceEnd?.(undefined, undefined, err);
+    throw err;
+  }
   const tx = new Transaction(core, lease, source.kind === 'pool', settings);
+  if (traceEnd) tx.onEnd = (firstError) => traceEnd(tx, lease, firstError);
   if (source.kind === 'pool') {
     const deadline =
       settings.timeoutMillis === undefined ? undefined : performance.now() + settings.timeoutMillis;
@@ -41,11 +54,24 @@ function remainingUntil(deadline: number | undefined): number | undefined {
  * The callback form, with retry: each attempt a fresh transaction (on a fresh connection from the pool), after
  * an exponential backoff with jitter, while the failure is retryable, attempts remain and the deadline allows.
  */
-export async function runTransaction<T>(
+export function runTransaction<T>(
   core: PoolCore<TxOutcomes>,
   source: LeaseSource,
   settings: TxSettings,
   fn: (tx: Transaction) => Promise<T> | T,
+): Promise<T> {
+  if (!transactionChannel.hasSubscribers) return attempts(core, source, settings, fn, undefined);
+  const message = transactionMessage(core, settings, 'callback');
+  return traceTransaction(message, () => attempts(core, source, settings, fn, message));
+}
+
+/** Every attempt of a callback transaction (`trace`: the scope's channel message, when traced). */
+async function attempts<T>(
+  core: PoolCore<TxOutcomes>,
+  source: LeaseSource,
+  settings: TxSettings,
+  fn: (tx: Transaction) => Promise<T> | T,
+  trace: TransactionMessage | undefined,
 ): Promise<T> {
   const deadline =
     settings.timeoutMillis === undefined ? undefined : performance.now() + settings.timeoutMillis;
@@ -69,13 +95,21 @@ export async function runTransaction<T>(
         ? tx.watch(remainingUntil(deadline))
         : undefined;
     try {
-      return await runCallback(tx, fn, aborted);
+      const value = await runCallback(tx, fn, aborted);
+      if (trace) noteAttempt(trace, tx, lease, attempt, undefined, false, false);
+      return value;
     } catch (err) {
-      if (!retry || attempt >= retry.maxAttempts || !isRetryable(err) || settings.signal?.aborted) throw err;
-      // On the caller's own connection, a lost connection cannot be retried: there is no second one.
-      if (source.kind === 'connection' && (isConnectionLoss(err) || lease.state !== 'leased')) throw err;
-      const delayMillis = retryDelayMillis(attempt, retry);
-      if (deadline !== undefined && performance.now() + delayMillis >= deadline) throw err;
+      const delayMillis = retry ? retryDelayMillis(attempt, retry) : 0;
+      const again =
+        retry !== undefined &&
+        attempt < retry.maxAttempts &&
+        isRetryable(err) &&
+        !settings.signal?.aborted &&
+        // On the caller's own connection, a lost connection cannot be retried: there is no second one.
+        !(source.kind === 'connection' && (isConnectionLoss(err) || lease.state !== 'leased')) &&
+        (deadline === undefined || performance.now() + delayMillis < deadline);
+      if (trace) noteAttempt(trace, tx, lease, attempt, err, true, again);
+      if (!again) throw err;
       if (core.log.isLevelEnabled('info')) {
         // A swallowed failure reaches here as TransactionRolledBackError: its cause holds the SQLSTATE.
         const failure = err instanceof TransactionRolledBackError ? err.cause : err;

@@ -86,6 +86,11 @@ export class Transaction extends Queryable implements AsyncDisposable {
     if (!tx.parent && tx.ownsLease) tx.flight.allowResend(acquire);
   }
 
+  /** @internal Called once when the transaction ends, with its first statement error (tracing). */
+  set onEnd(fn: ((firstError: unknown) => void) | undefined) {
+    this.#tx.onEnd = fn;
+  }
+
   /** @internal Starts the deadline and abort watch (top level only); `remainingMillis` overrides the option. */
   watch(remainingMillis: number | undefined): Promise<never> {
     const tx = this.#tx;

@@ -152,9 +152,12 @@ describe('transaction options: validation', () => {
     expectBad({ settings: { [name]: '1' } }, `settings.${name}`);
   });
 
-  it.each([[42], [null], [true], [{}], [['42']], [undefined]])('rejects the setting value %j', (value) => {
-    expectBad({ settings: { 'app.tenant_id': value } }, 'settings.app.tenant_id');
-  });
+  it.each([[42], [null], [true], [{}], [['42']], [undefined], ['4\u00002'], ['\u0000']])(
+    'rejects the setting value %j',
+    (value) => {
+      expectBad({ settings: { 'app.tenant_id': value } }, 'settings.app.tenant_id');
+    },
+  );
 
   it('rejects settings that are not an object of strings', () => {
     expectBad({ settings: 'app.tenant_id=42' }, 'settings');

@@ -181,6 +181,13 @@ export function normalizeTxOptions(
       if (typeof value !== 'string') {
         throw new ConfigError(`settings.${name}`, `expected a string value, got ${describeValue(value)}`);
       }
+      if (value.includes('\0')) {
+        // PostgreSQL text cannot hold NUL: the server would refuse the bound value after BEGIN was sent.
+        throw new ConfigError(
+          `settings.${name}`,
+          `must not contain a NUL character (\\0) (got a string of ${value.length} characters)`,
+        );
+      }
       if (!isSettingAllowed(allowed, name)) {
         throw new ConfigError(
           `settings.${name}`,

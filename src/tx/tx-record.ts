@@ -44,8 +44,11 @@ export class TxRecord<H extends object = object> {
   /** The cancel-and-roll-back that a deadline or abort started. */
   aborting: Promise<void> | undefined;
   #ending: Promise<void> | undefined;
+  /** Called once when the transaction ends, with its first statement error (a traced `await using` form). */
+  onEnd: ((firstError: unknown) => void) | undefined;
   readonly #seq: number;
-  readonly #depth: number;
+  /** A savepoint's number within its transaction (the n of its name); 0 at top level. */
+  readonly #number: number;
   /** Top level: the number of savepoints opened so far, which names the next one. */
   #savepointCount = 0;
 
@@ -63,16 +66,19 @@ export class TxRecord<H extends object = object> {
     this.ownsLease = ownsLease;
     this.settings = settings;
     this.parent = parent;
-    this.#depth = parent ? parent.#depth + 1 : 0;
-    this.savepoint = parent ? savepointName(++parent.root().#savepointCount) : '';
+    this.#number = parent ? ++parent.root().#savepointCount : 0;
+    this.savepoint = parent ? savepointName(this.#number) : '';
     this.#seq = parent ? 0 : ++nextTxId;
     this.flight = new FirstFlight(parent !== undefined);
     if (!parent) lease.beforeClientAccess = () => this.ensureBegun(false);
   }
 
-  /** `txId`: `t1`, and for its savepoints `t1.1`, `t1.2`; built only when a line or a message needs it. */
+  /**
+   * `txId`: `t1`; for its savepoints the parent's id and the savepoint's number, unique within the transaction
+   * (siblings `t1.1`, `t1.2`; one inside the second `t1.2.3`). Built only when a line or a message needs it.
+   */
   get id(): string {
-    return this.parent ? `${this.parent.id}.${this.#depth}` : `t${this.#seq.toString(36)}`;
+    return this.parent ? `${this.parent.id}.${this.#number}` : `t${this.#seq.toString(36)}`;
   }
 
   /** The connection's scope id. */
@@ -157,6 +163,11 @@ export class TxRecord<H extends object = object> {
   finish(destroyReason: DestroyReason | undefined): Promise<void> {
     this.watch?.stop();
     if (!this.parent) this.lease.beforeClientAccess = undefined;
+    const onEnd = this.onEnd;
+    if (onEnd) {
+      this.onEnd = undefined;
+      onEnd(this.firstError);
+    }
     if (!this.ownsLease) return Promise.resolve();
     this.#ending ??= this.lease.end(destroyReason);
     return this.#ending;

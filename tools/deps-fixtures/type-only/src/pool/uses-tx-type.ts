@@ -1,0 +1,3 @@
+import type { Outcome } from '../tx/outcome.js';
+
+export const committed = (outcome: Outcome): boolean => outcome.committed;

@@ -1,0 +1,3 @@
+export interface Outcome {
+  committed: boolean;
+}
