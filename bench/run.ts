@@ -6,6 +6,8 @@
  *   npm run bench -- --out FILE         write the markdown to FILE (and --chart FILE for the chart)
  *   npm run bench -- --only a,b         only these workloads; --libs x,y only these libraries (the floor
  *                                       always runs); --rounds N. A partial run never writes RESULTS.md.
+ *   npm run bench -- --only transfer-conc --libs pg-scope,pg-scope-no-resolve
+ *                                       the cost of resolveCommitOutcome (on by default) in one run
  *
  * Uses DATABASE_URL when set, otherwise starts an embedded PostgreSQL 18 for the run. Only tables named
  * `bench_*` are created and dropped.
@@ -53,7 +55,9 @@ function parseCli() {
   };
   const workloads = pick(allWorkloads, values.only, 'workload');
   const libraries = allLibraries.filter(
-    (l) => l.floor || values.libs === undefined || pick(allLibraries, values.libs, 'library').includes(l),
+    (l) =>
+      l.floor ||
+      (values.libs === undefined ? !l.optIn : pick(allLibraries, values.libs, 'library').includes(l)),
   );
   let settings: BenchSettings = values.quick ? QUICK : FULL;
   if (values.rounds !== undefined) {

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPool, type Pool, type PoolConfig, TransactionRolledBackError } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './setup/db.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 import { type PgBouncer, pgbouncerMissing, startPgBouncer } from './support/pgbouncer.js';
 import { appName, captureLog } from './support/pool-test-kit.js';
+import { idsIn, pollFor, terminateBackend } from './support/tx-support.js';
 
 /**
  * The scopes behind PgBouncer in transaction mode (rule 11): PgBouncer gives each transaction — and each
@@ -34,6 +36,16 @@ describe.skipIf(missing !== undefined)('behind PgBouncer (transaction mode)', ()
     await db.admin('create table items (id int primary key, note text)');
     await db.admin('create table counter (id int primary key, n int not null)');
     await db.admin('insert into counter values (1, 0)');
+    // COMMIT of a row in slow_items runs this deferred trigger, which holds the COMMIT open for a second.
+    await db.admin('create table slow_items (id int primary key)');
+    await db.admin(
+      `create function hold_commit() returns trigger language plpgsql as $$
+       begin perform pg_sleep(1); return null; end $$`,
+    );
+    await db.admin(
+      `create constraint trigger slow_commit after insert on slow_items
+       deferrable initially deferred for each row execute function hold_commit()`,
+    );
   });
 
   afterAll(async () => {
@@ -239,5 +251,57 @@ describe.skipIf(missing !== undefined)('behind PgBouncer (transaction mode)', ()
     // PgBouncer's pool of 3 served them all.
     expect(rows[0]?.pids).toBeLessThanOrEqual(3);
     expect(pool.stats()).toMatchObject({ borrowed: 0, commits: 300 });
+  });
+
+  /** The server backend running COMMIT in the test database (through PgBouncer: any of its server connections). */
+  function commitRunning(): Promise<number> {
+    return pollFor(
+      'COMMIT to be running',
+      async () => {
+        const { rows } = await db.admin(
+          `select pid from pg_stat_activity
+            where datname = current_database() and pid <> pg_backend_pid()
+              and state = 'active' and query = 'COMMIT'`,
+        );
+        return (rows[0] as { pid: number } | undefined)?.pid;
+      },
+      { timeoutMillis: 900, everyMillis: 10 },
+    );
+  }
+
+  it('a COMMIT lost between pg-scope and PgBouncer is resolved through PgBouncer: committed, one row', async () => {
+    const proxy = await startFaultProxy({ host: bouncer.host, port: bouncer.port });
+    try {
+      const pool = bouncedPool({ host: proxy.host, port: proxy.port, max: 2 });
+      let runs = 0;
+      const outcome = pool.transaction(async (tx) => {
+        runs++;
+        await tx.query('insert into slow_items values (1)');
+        return 'value';
+      });
+      await commitRunning();
+      proxy.cutAll();
+      expect(await outcome).toBe('value');
+      expect(runs).toBe(1);
+      expect(await idsIn(db, 'slow_items')).toEqual([1]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('the server backend terminated during COMMIT behind PgBouncer: with retry, committed exactly once', async () => {
+    const pool = bouncedPool({ max: 2 });
+    let runs = 0;
+    const outcome = pool.transaction(
+      async (tx) => {
+        runs++;
+        await tx.query('insert into slow_items values (2)');
+        return runs;
+      },
+      { retry: { maxAttempts: 3, baseDelayMillis: 5, maxDelayMillis: 20 } },
+    );
+    expect(await terminateBackend(db, await commitRunning())).toBe(true);
+    expect(await outcome).toBe(2);
+    expect((await idsIn(db, 'slow_items')).filter((id) => id === 2)).toEqual([2]);
   });
 });

@@ -43,6 +43,8 @@ function runDemo(project: string, tempDir: string): Promise<Run> {
 /**
  * A copy of the project in a fresh `mktemp -d` directory (mode 700, as a clone in root's home directory):
  * the sources without .git and node_modules, and node_modules as hard links (a copy would take long).
+ * Left out too: what other test files create and delete in the project while this one copies it
+ * (`.docs-snippets-*` folders, `.vitest-*.json` reports), and build and coverage output.
  */
 async function privateCopy(): Promise<{ parent: string; project: string }> {
   const parent = await mkdtemp(join(tmpdir(), 'pg-scope-clone-'));
@@ -51,7 +53,8 @@ async function privateCopy(): Promise<{ parent: string; project: string }> {
   await cp(root, project, {
     recursive: true,
     verbatimSymlinks: true,
-    filter: (source) => !/[/\\](\.git|node_modules)$/.test(source),
+    filter: (source) =>
+      !/[/\\](\.git|node_modules|dist|coverage|\.docs-snippets-[^/\\]*|\.vitest-[^/\\]*\.json)$/.test(source),
   });
   await execFileAsync('cp', ['-al', join(root, 'node_modules'), join(project, 'node_modules')]);
   return { parent, project };

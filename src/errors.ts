@@ -216,13 +216,24 @@ export class TransactionRolledBackError extends PgScopeError {
 }
 
 /**
- * The connection was lost while COMMIT was in flight: the transaction may or may not have committed. Never
- * retried automatically. `cause` is the connection error.
+ * The connection was lost while COMMIT was in flight and the outcome could not be learned from the server (no
+ * transaction id known, still in progress at the bound, server unreachable, or `resolveCommitOutcome: false`):
+ * the transaction may or may not have committed. Never retried automatically. `cause` is the connection
+ * error; `xid` the transaction's id when it was known, so the application can ask later
+ * (`select pg_xact_status($1::xid8)`).
  */
 export class CommitUnknownError extends PgScopeError {
   readonly code = 'COMMIT_UNKNOWN';
-  constructor(cause: unknown) {
-    super('connection lost while COMMIT was in flight: the outcome of the transaction is unknown', { cause });
+  /** The transaction's id (a 64-bit `xid8` as a decimal string) when it was known, else undefined. */
+  readonly xid: string | undefined;
+  constructor(cause: unknown, xid?: string) {
+    super(
+      xid === undefined
+        ? 'connection lost while COMMIT was in flight: the outcome of the transaction is unknown'
+        : `connection lost while COMMIT was in flight: the outcome of transaction ${xid} is unknown`,
+      { cause },
+    );
+    this.xid = xid;
   }
 }
 

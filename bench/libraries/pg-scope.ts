@@ -1,12 +1,25 @@
 import { devNull } from 'node:os';
 import { pino } from 'pino';
-import { loadPgScope } from '../pg-scope-build.js';
+import { loadPgScope, type PgScopeModule } from '../pg-scope-build.js';
 import { INSERT_LEDGER, SELECT_ONE, type Transfer, UPDATE_BALANCE } from '../sql.js';
 import { type BenchClient, holdTwo, IDLE_MILLIS, type Library, type OpenConfig } from './types.js';
 
 /** pino at `'warn'` (pg-scope's default level), writing to the null device so nothing reaches the console. */
 function quietLogger() {
   return pino({ level: 'warn' }, pino.destination({ dest: devNull, sync: true }));
+}
+
+/** pg-scope's pool for a workload; `resolveCommitOutcome` as given, else the default. */
+async function openPgScope(config: OpenConfig, resolveCommitOutcome?: boolean): Promise<BenchClient> {
+  const { createPool } = (await loadPgScope()).module;
+  const pool = createPool({
+    connectionString: config.url,
+    max: config.max,
+    idleTimeoutMillis: IDLE_MILLIS,
+    logger: quietLogger(),
+    ...(resolveCommitOutcome === undefined ? {} : { resolveCommitOutcome }),
+  });
+  return clientOf(pool);
 }
 
 /** pg-scope with its defaults (logging at `'warn'`, nested-acquire warnings on), pool of `max`. */
@@ -16,28 +29,7 @@ export const pgScope: Library = {
   usage:
     '`pool.acquire(conn => conn.query(…))`, `pool.transaction(tx => …)`; defaults, pino logger at `warn` ' +
     'to the null device',
-  async open(config: OpenConfig): Promise<BenchClient> {
-    const { createPool } = (await loadPgScope()).module;
-    const pool = createPool({
-      connectionString: config.url,
-      max: config.max,
-      idleTimeoutMillis: IDLE_MILLIS,
-      logger: quietLogger(),
-    });
-    return {
-      async select1() {
-        await pool.acquire((conn) => conn.query(SELECT_ONE));
-      },
-      transfer(t: Transfer) {
-        return pool.transaction(async (tx) => {
-          await tx.query(UPDATE_BALANCE, [t.firstDelta, t.firstId]);
-          await tx.query(UPDATE_BALANCE, [t.secondDelta, t.secondId]);
-          await tx.query(INSERT_LEDGER, [t.from, t.to, t.amount]);
-        });
-      },
-      close: () => pool.close(),
-    };
-  },
+  open: (config) => openPgScope(config),
   async exhaust(url, acquireTimeoutMillis) {
     const { createPool } = (await loadPgScope()).module;
     const pool = createPool({ connectionString: url, max: 2, acquireTimeoutMillis, logger: quietLogger() });
@@ -57,4 +49,33 @@ export const pgScope: Library = {
       },
     };
   },
+};
+
+/** The pool's calls the workloads make. */
+function clientOf(pool: ReturnType<PgScopeModule['createPool']>): BenchClient {
+  return {
+    async select1() {
+      await pool.acquire((conn) => conn.query(SELECT_ONE));
+    },
+    transfer(t: Transfer) {
+      return pool.transaction(async (tx) => {
+        await tx.query(UPDATE_BALANCE, [t.firstDelta, t.firstId]);
+        await tx.query(UPDATE_BALANCE, [t.secondDelta, t.secondId]);
+        await tx.query(INSERT_LEDGER, [t.from, t.to, t.amount]);
+      });
+    },
+    close: () => pool.close(),
+  };
+}
+
+/**
+ * pg-scope with `resolveCommitOutcome: false` (no transaction id in COMMIT's flight): run beside `pg-scope`
+ * to measure what the default costs (`--libs pg-scope,pg-scope-no-resolve`).
+ */
+export const pgScopeNoResolve: Library = {
+  id: 'pg-scope-no-resolve',
+  name: 'pg-scope, resolveCommitOutcome: false',
+  usage: 'as pg-scope, with `resolveCommitOutcome: false`',
+  optIn: true,
+  open: (config) => openPgScope(config, false),
 };

@@ -41,6 +41,11 @@ export interface Library {
   readonly usage: string;
   /** True for the bare pre-connected client: every ratio is relative to it. */
   readonly floor?: boolean;
+  /**
+   * True for a variant of pg-scope measured against pg-scope itself (an option's cost): it runs only when
+   * `--libs` names it, and is never a peer in the targets.
+   */
+  readonly optIn?: boolean;
   open(config: OpenConfig): Promise<BenchClient>;
   /** Opens a pool of 2 with the given acquire timeout and holds both connections. Absent: no pool to exhaust. */
   exhaust?(url: string, acquireTimeoutMillis: number): Promise<HeldPool>;

@@ -32,7 +32,7 @@ function bestPeer(
 ) {
   let best: Best | undefined;
   for (const library of libraries) {
-    if (library.floor || library.name === pgScope.name) continue;
+    if (library.floor || library.optIn || library.name === pgScope.name) continue;
     if (among && !among.includes(library.name)) continue;
     const value = medianOf(result.rounds.get(library.name), key);
     if (Number.isNaN(value)) continue;
@@ -49,7 +49,7 @@ function bestPeer(
 const LIKE_FOR_LIKE = [pgPool.name, genericPool.name, postgresJsUnprepared.name];
 
 function peers(libraries: readonly Library[]): Library[] {
-  return libraries.filter((l) => !l.floor && l.name !== pgScope.name);
+  return libraries.filter((l) => !l.floor && !l.optIn && l.name !== pgScope.name);
 }
 
 /** Evaluates the targets on what the run measured. */

@@ -82,6 +82,14 @@ export const LogEvent = {
    * (the new connection's scope), `previousScopeId`, `err`.
    */
   txResend: 'tx.resend',
+  /**
+   * warn — the connection was lost while COMMIT was in flight and the server said what became of the
+   * transaction (`resolveCommitOutcome`): `txId`, `scopeId` (the lost connection's), `outcome` (`'committed'`:
+   * the scope resolves; `'aborted'`: it rejects with the connection error, which `retry` may run again),
+   * `xid` (undefined when the server ended the session before it read the COMMIT), `resolveMillis`, `err`
+   * (the connection error).
+   */
+  txCommitResolved: 'tx.commitResolved',
   /** error — ROLLBACK failed; the connection is destroyed: `txId`, `scopeId`, `err`. */
   txRollbackFailed: 'tx.rollbackFailed',
 } as const;

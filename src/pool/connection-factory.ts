@@ -7,7 +7,7 @@ import { LogEvent } from '../logging/events.js';
 import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
 import { isConnectionLoss } from './connect-errors.js';
-import { endClient, holdProcess, setPipelined } from './pg-client-internals.js';
+import { endClient, holdProcess, setPipelined, watchServerVersion } from './pg-client-internals.js';
 import { type ChannelSource, publishConnect } from './pool-channels.js';
 import type { PoolSettings } from './pool-options.js';
 
@@ -103,6 +103,7 @@ export class ConnectionFactory {
     const settings = this.#settings;
     const client = new pg.Client(settings.clientConfig.driverConfig());
     const id = ++this.#nextId;
+    watchServerVersion(client);
     client.on('error', (err: Error) => this.#onClientError(client, id, err));
     client.on('end', () => {
       const info = this.#info.get(client);

@@ -149,9 +149,20 @@ export class Lease {
     );
   }
 
+  /**
+   * The command tag (`'UPDATE'`) and row count of the query answered last on this lease, so a transaction can
+   * tell that it has written (and so has an id to learn) without a promise of its own per statement.
+   */
+  lastCommand: string | undefined;
+  /** See {@link lastCommand}. */
+  lastRowCount = 0;
+
   /** A query answered: it is no longer in flight. */
   readonly #settled = (result: unknown): unknown => {
     if (--this.info.inflight === 0 && this.#pipelined) this.#endPipeline();
+    const answered = result as { command?: string; rowCount?: number | null };
+    this.lastCommand = answered.command;
+    this.lastRowCount = answered.rowCount ?? 0;
     return result;
   };
 

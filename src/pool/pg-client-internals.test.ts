@@ -1,6 +1,11 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { setPipelined } from './pg-client-internals.js';
+import {
+  serverVersion,
+  serverVersionNumber,
+  setPipelined,
+  watchServerVersion,
+} from './pg-client-internals.js';
 
 describe('pg.Client internals pg-scope relies on', () => {
   // pg reads `client.pipeline` each time it dispatches a query; pg-scope switches it per transaction. If pg
@@ -19,5 +24,25 @@ describe('pg.Client internals pg-scope relies on', () => {
 
   it('pg.Client accepts the documented pipeline option (the field pg-scope switches)', () => {
     expect(new pg.Client({ pipeline: true }).pipeline).toBe(true);
+  });
+
+  // pg's Connection emits every parsed server message under its name; pg-scope learns the server's version
+  // from the `parameterStatus` ones sent at startup. If pg stops emitting them, this fails.
+  it('the connection emits parameterStatus messages, and watchServerVersion records server_version', () => {
+    const client = new pg.Client();
+    watchServerVersion(client);
+    const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
+    expect(connection.listenerCount('parameterStatus')).toBe(1);
+    connection.emit('parameterStatus', { parameterName: 'server_version', parameterValue: '15.4' });
+    expect(serverVersion(client)).toBe(150_004);
+  });
+
+  it('serverVersionNumber reads what servers report', () => {
+    expect(serverVersionNumber('15.4')).toBe(150_004);
+    expect(serverVersionNumber('18.0 (Debian 18.0-1.pgdg120+1)')).toBe(180_000);
+    expect(serverVersionNumber('10.23')).toBe(100_023);
+    expect(serverVersionNumber('19beta1')).toBe(190_000);
+    expect(serverVersionNumber('9.6.24')).toBe(90_624);
+    expect(serverVersionNumber('')).toBeUndefined();
   });
 });

@@ -6,14 +6,52 @@ import type pg from 'pg';
  * `allowExitOnIdle`, though @types/pg omits them), `client.connection.stream` (declared by @types/pg; pg's
  * own `end()` destroys it the same way when the socket is dead), and switching `client.pipeline` (pg's
  * documented `pipeline` option, which @types/pg declares `readonly` and pg reads on every dispatch), and
- * corking that socket (pg corks it itself around an extended-protocol query).
+ * corking that socket (pg corks it itself around an extended-protocol query), and listening to the
+ * `parameterStatus` messages pg's Connection emits during startup (the server's version).
  * integration-tests/close-bounded.test.ts fails if pg moves the first two, pg-client-internals.test.ts and
  * integration-tests/tx-round-trips.test.ts if it changes the third.
  */
 interface SocketOwner {
   ref?: () => void;
   unref?: () => void;
-  connection?: { stream?: { destroy(): void; cork?: () => void; uncork?: () => void } };
+  connection?: {
+    stream?: { destroy(): void; cork?: () => void; uncork?: () => void };
+    on?: (
+      event: 'parameterStatus',
+      listener: (msg: { parameterName: string; parameterValue: string }) => void,
+    ) => void;
+  };
+}
+
+/** `server_version_num`-style numbers (150004 for 15.4) of the clients whose startup reported one. */
+const serverVersions = new WeakMap<pg.Client, number>();
+
+/**
+ * Records the server's version from the `server_version` ParameterStatus that every server (and PgBouncer,
+ * passing on its server's) sends during startup. Call before `connect()`; pg's Connection emits each parsed
+ * message under its name, and pg keeps no record of these parameters itself.
+ */
+export function watchServerVersion(client: pg.Client): void {
+  (client as unknown as SocketOwner).connection?.on?.('parameterStatus', (msg) => {
+    if (msg.parameterName !== 'server_version') return;
+    const version = serverVersionNumber(msg.parameterValue);
+    if (version !== undefined) serverVersions.set(client, version);
+  });
+}
+
+/** The version the client's server reported (150004 for 15.4, 180000 for 18.0), if it reported one. */
+export function serverVersion(client: pg.Client): number | undefined {
+  return serverVersions.get(client);
+}
+
+/** `'15.4'`, `'18.0 (Debian 18.0-1)'`, `'10.23'`, `'9.6.24'`, `'19beta1'` → 150004, 180000, 100023, 90624, 190000. */
+export function serverVersionNumber(text: string): number | undefined {
+  const match = /^(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(text);
+  if (!match) return undefined;
+  const major = Number(match[1]);
+  const minor = Number(match[2] ?? 0);
+  if (major >= 10) return major * 10_000 + minor;
+  return major * 10_000 + minor * 100 + Number(match[3] ?? 0);
 }
 
 /** Whether the client's socket keeps the process alive (`true`, Node's default for a socket) or not. */

@@ -92,6 +92,11 @@ const BAD_VALUES: readonly Case[] = [
   ['allowExitOnIdle', 0],
   ['allowExitOnIdle', null],
   ['allowExitOnIdle', {}],
+  ['resolveCommitOutcome', 'true'],
+  ['resolveCommitOutcome', 1],
+  ['resolveCommitOutcome', 0],
+  ['resolveCommitOutcome', null],
+  ['resolveCommitOutcome', 'off'],
   ['pipeline', true],
 ];
 
@@ -192,6 +197,7 @@ describe('pool options', () => {
         resetOnRelease: 'rollback',
         nestedAcquire: 'warn',
         allowExitOnIdle: false,
+        resolveCommitOutcome: true,
       });
       for (const key of [
         'max',
@@ -254,6 +260,20 @@ describe('pool options', () => {
         expect(settings.clientConfig).not.toHaveProperty('allowExitOnIdle');
       }
       expect(configErrorOf({ allowExitOnIdle: 'yes' }).message).toContain('expected true or false');
+    });
+
+    it("accepts resolveCommitOutcome true or false, keeps it out of pg's config, and names the allowed values", () => {
+      for (const resolveCommitOutcome of [true, false]) {
+        const settings = normalizePoolConfig({ resolveCommitOutcome });
+        expect(settings.resolveCommitOutcome).toBe(resolveCommitOutcome);
+        expect(settings.clientConfig).not.toHaveProperty('resolveCommitOutcome');
+      }
+      const err = configErrorOf({ resolveCommitOutcome: 'yes' });
+      expect(err.field).toBe('resolveCommitOutcome');
+      expect(err.message).toContain('expected true or false');
+      expect(configErrorOf({ resolveCommitOutcom: true }).message).toContain(
+        "did you mean 'resolveCommitOutcome'",
+      );
     });
 
     it("name: the pool's own name, kept out of pg's config; the default is decided by the pool", () => {

@@ -68,6 +68,15 @@ export interface PoolConfig extends ClientConfig {
    */
   allowedSettings?: readonly string[];
   /**
+   * `true` (default): a COMMIT whose answer was lost with the connection is resolved by asking the server on
+   * another connection what became of the transaction (`pg_xact_status`), for at most the scope's remaining
+   * deadline or 5 s: committed resolves, aborted rejects with the connection error (retryable), anything else
+   * rejects with `CommitUnknownError` carrying the transaction id. The id is learned in a socket write the
+   * transaction makes anyway (no extra round trip). `false`: every lost COMMIT rejects with
+   * `CommitUnknownError`, and no id is asked for.
+   */
+  resolveCommitOutcome?: boolean;
+  /**
    * The pool's name in log lines (the `pool` field), diagnostics_channel messages, metrics and spans
    * (`db.client.connection.pool.name`). A non-empty string of at most 256 characters. Default: the
    * `application_name` (given as an option or in the connection string), else `'pg-scope'`.
@@ -95,6 +104,8 @@ export interface PoolSettings {
   readonly allowExitOnIdle: boolean;
   /** The checked `allowedSettings`; undefined: every setting name allowed. */
   readonly allowedSettings: AllowedSettings | undefined;
+  /** Ask the server what became of a transaction whose COMMIT answer was lost (see `PoolConfig`). */
+  readonly resolveCommitOutcome: boolean;
   /** The checked `name`; undefined: the default (`application_name`, else 'pg-scope'). */
   readonly name: string | undefined;
   /**
@@ -122,6 +133,7 @@ const POOL_KEYS = [
   'nestedAcquire',
   'allowExitOnIdle',
   'allowedSettings',
+  'resolveCommitOutcome',
   'name',
 ] as const;
 
@@ -168,6 +180,7 @@ const DEFAULTS = {
   resetOnRelease: 'rollback',
   nestedAcquire: 'warn',
   allowExitOnIdle: false,
+  resolveCommitOutcome: true,
 } as const;
 
 function isLogger(value: unknown): value is Logger {
@@ -272,6 +285,14 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     throw new ConfigError('allowExitOnIdle', `expected true or false, got ${describeValue(allowExitOnIdle)}`);
   }
 
+  const resolveCommitOutcome = pick('resolveCommitOutcome');
+  if (typeof resolveCommitOutcome !== 'boolean') {
+    throw new ConfigError(
+      'resolveCommitOutcome',
+      `expected true or false, got ${describeValue(resolveCommitOutcome)}`,
+    );
+  }
+
   const allowedSettings = normalizeAllowedSettings(input.allowedSettings);
   const name = checkName(input.name);
 
@@ -307,6 +328,7 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     nestedAcquire,
     allowExitOnIdle,
     allowedSettings,
+    resolveCommitOutcome,
     name,
     clientConfig: sealClientConfig(clientConfig),
   });

@@ -1,16 +1,20 @@
-import { CommitUnknownError, TransactionRolledBackError } from '../errors.js';
+import { TransactionRolledBackError } from '../errors.js';
 import { errorCode } from '../util/error-code.js';
 import { classifyCommit } from './commit-outcome.js';
+import { settleLostCommit } from './lost-commit.js';
 import { rollback } from './rollback.js';
 import { releaseSavepointSql } from './savepoint-sql.js';
 import { logCommit, logRollback } from './tx-log.js';
 import type { TxRecord } from './tx-record.js';
+import { XidCapture } from './xid-capture.js';
 
 /**
  * Commits a top-level transaction (a savepoint: releases it), the caller having passed the guard. Rejects with
  * pg's error when the server refuses the COMMIT, with `TransactionRolledBackError` when an earlier statement
- * failed (or a joined scope did), with `CommitUnknownError` when the connection is lost while COMMIT is in
- * flight, with the connection's error when it died before COMMIT was sent.
+ * failed (or a joined scope did), with the connection's error when it died before COMMIT was sent. When the
+ * connection is lost while COMMIT is in flight, the server is asked what became of the transaction (rule 5,
+ * see `settleLostCommit`): resolves if it committed, rejects with the connection error if not, and with
+ * `CommitUnknownError` when that cannot be learned.
  */
 export async function commit(tx: TxRecord): Promise<void> {
   tx.watch?.stop();
@@ -41,16 +45,19 @@ export async function commit(tx: TxRecord): Promise<void> {
     await tx.finish('broken');
     throw lease.info.brokenBy;
   }
+  // Rule 5: unless it was learned with an earlier statement, the id travels with COMMIT, so a COMMIT whose
+  // answer is lost can be asked about. A read-only transaction has no id to learn: nothing of it can be lost.
+  const capture =
+    tx.core.settings.resolveCommitOutcome && !tx.settings.readOnly && tx.xid === undefined
+      ? new XidCapture(lease)
+      : undefined;
   let command: string;
   try {
     command = (await lease.query('COMMIT')).command;
   } catch (err) {
-    tx.sm.fail();
     const outcome = classifyCommit({ ok: false, err });
-    if (outcome === 'unknown') {
-      await tx.finish('broken');
-      throw new CommitUnknownError(err);
-    }
+    if (outcome === 'unknown') return settleLostCommit(tx, err, capture);
+    tx.sm.fail();
     outcomes.rolledBack();
     logRollback(log, tx, 'commit failed', err);
     // The server answered the COMMIT with an error: the transaction is over (rolled back).

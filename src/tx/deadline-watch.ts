@@ -13,6 +13,8 @@ export type AbortReason = 'timeout' | 'abort';
 export class DeadlineWatch {
   /** Rejects with the error that cut the transaction short; never resolves. */
   readonly aborted: Promise<never>;
+  /** When the deadline falls (a `performance.now()` time), or undefined without one. */
+  readonly deadline: number | undefined;
   #reject: ((err: unknown) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #signal: AbortSignal | undefined;
@@ -37,6 +39,7 @@ export class DeadlineWatch {
     this.aborted.catch(() => {
       // Observed by the callback runner when it races; the `await using` form sees the error on its next call.
     });
+    this.deadline = remainingMillis === undefined ? undefined : performance.now() + remainingMillis;
     if (remainingMillis !== undefined) {
       this.#timer = setTimeout(
         () => onFire(new TransactionTimeoutError(timeoutMillis ?? remainingMillis), 'timeout'),

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Lease } from '../pool/lease.js';
 import { logResend } from './tx-log.js';
 import type { TxRecord } from './tx-record.js';
+import { askXidEarly, wroteLast } from './xid-capture.js';
 
 /**
  * Sends a statement in the transaction (the caller having passed the guard): BEGIN first if still deferred,
@@ -14,7 +15,13 @@ export function sendStatement<R extends pg.QueryResultRow>(
   values: unknown[] | undefined,
 ): Promise<pg.QueryResult<R>> {
   const first = tx.flight.enter();
-  tx.root().ensureBegun(true);
+  const root = tx.root();
+  const begun = root.flight.begun;
+  root.ensureBegun(true);
+  // After the transaction's first write, its id rides in front of the next statement (see xid-capture.ts).
+  if (begun && !root.xidAsked && wroteLast(tx.lease) && root.core.settings.resolveCommitOutcome) {
+    askXidEarly(root);
+  }
   const failed = tx.statementFailed as (err: unknown) => Promise<pg.QueryResult<R>>;
   return tx.lease.query<R>(
     text,

@@ -68,3 +68,32 @@ export function logResend(log: Logger, tx: TxIds, previousScopeId: string, err: 
     'connection lost before any answer to the first statement; re-sent on another connection',
   );
 }
+
+/**
+ * The connection was lost while COMMIT was in flight, and the server said what became of the transaction:
+ * `outcome`, its `xid` (undefined when the server ended the session before reading the COMMIT).
+ */
+export function logCommitResolved(
+  log: Logger,
+  tx: TxIds,
+  outcome: 'committed' | 'aborted',
+  xid: string | undefined,
+  resolveMillis: number,
+  err: unknown,
+): void {
+  if (!log.isLevelEnabled('warn')) return;
+  log.warn(
+    {
+      event: LogEvent.txCommitResolved,
+      txId: tx.id,
+      scopeId: tx.scopeId,
+      outcome,
+      xid,
+      resolveMillis: Math.round(resolveMillis),
+      err,
+    },
+    outcome === 'committed'
+      ? 'connection lost while COMMIT was in flight; the server says the transaction committed'
+      : 'connection lost while COMMIT was in flight; the server says the transaction did not commit',
+  );
+}

@@ -43,6 +43,10 @@ export class TxRecord<H extends object = object> {
   watch: DeadlineWatch | undefined;
   /** The cancel-and-roll-back that a deadline or abort started. */
   aborting: Promise<void> | undefined;
+  /** Top level: the transaction's id, once learned before COMMIT (see `xid-capture.ts`). */
+  xid: string | undefined;
+  /** Top level: the id was asked for with a statement (once per transaction). */
+  xidAsked = false;
   #ending: Promise<void> | undefined;
   /** Called once when the transaction ends, with its first statement error (a traced `await using` form). */
   onEnd: ((firstError: unknown) => void) | undefined;

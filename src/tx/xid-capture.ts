@@ -1,0 +1,81 @@
+import type pg from 'pg';
+import type { Lease } from '../pool/lease.js';
+import { serverVersion } from '../pool/pg-client-internals.js';
+import { captureXidSql, isServerAnswer, type XidAnswer } from './commit-resolution.js';
+import type { TxRecord } from './tx-record.js';
+
+/** The statement for each SQL text, made once: pg reads a query config and never writes to it. */
+const configs = new Map<string, pg.QueryArrayConfig>();
+
+function configFor(text: string): pg.QueryArrayConfig {
+  let config = configs.get(text);
+  if (!config) {
+    config = { text, rowMode: 'array' };
+    configs.set(text, config);
+  }
+  return config;
+}
+
+/**
+ * Learns a transaction's id in COMMIT's own flight: the statement asking for it is written with COMMIT in one
+ * socket write (pg's pipeline mode), and the server answers it before it reads the COMMIT, so the id is known
+ * as soon as COMMIT starts to run, at no extra round trip. Only what the answer was is kept (see
+ * {@link XidAnswer}); a failure of the statement itself is COMMIT's business, not this one's.
+ *
+ * It goes to pg's client directly, with a callback, not through the lease: COMMIT, sent right behind it and
+ * answered after it, keeps the connection counted as busy (and pipelined) for both, and the success path of
+ * every writing transaction makes no promise for it.
+ */
+export class XidCapture {
+  #answer: XidAnswer = 'pending';
+
+  /** Sends the statement on `lease`, which must then send COMMIT in the same tick. */
+  constructor(lease: Lease) {
+    lease.startPipeline();
+    const client = lease.rawClient;
+    client.query(configFor(captureXidSql(serverVersion(client))), this.#settled);
+  }
+
+  readonly #settled = (err: Error | null, result: pg.QueryArrayResult<[string | null]> | undefined): void => {
+    if (err) {
+      // The COMMIT behind it settles the transaction either way; only whether the server answered matters.
+      if (isServerAnswer(err)) this.#answer = 'refused';
+      return;
+    }
+    this.#answer = { xid: result?.rows[0]?.[0] ?? null };
+  };
+
+  /** What the statement's answer was, so far. */
+  get answer(): XidAnswer {
+    return this.#answer;
+  }
+}
+
+/** Command tags of statements that write rows: once one changed a row, the transaction has its id. */
+const WRITES: ReadonlySet<string> = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY']);
+
+/** True when the statement answered last on `lease` wrote at least one row. */
+export function wroteLast(lease: Lease): boolean {
+  return lease.lastRowCount > 0 && lease.lastCommand !== undefined && WRITES.has(lease.lastCommand);
+}
+
+/**
+ * Asks for the transaction's id in front of the statement about to be sent (in the same socket write, in
+ * pg's pipeline mode), once its first write has been answered: the id is then known long before COMMIT, and
+ * its answer arrives with that statement's, so the success path gains no round trip and usually no extra
+ * read. COMMIT then needs no statement of its own for it. A failure or NULL leaves it to COMMIT's flight.
+ */
+export function askXidEarly(tx: TxRecord): void {
+  tx.xidAsked = true;
+  if (tx.settings.readOnly) return;
+  const lease = tx.lease;
+  lease.startPipeline();
+  lease.query<{ xid: string | null }>(captureXidSql(serverVersion(lease.rawClient))).then(
+    (result) => {
+      tx.xid = result.rows[0]?.xid ?? undefined;
+    },
+    () => {
+      // The statement behind it fails the same way, and reports it; COMMIT's flight asks again.
+    },
+  );
+}
