@@ -7,6 +7,27 @@ import { type InspectOptions, inspect } from 'node:util';
 import { credentialRedactor, redactCredentials } from './logging/redact.js';
 import { isErrorObject } from './logging/thrown-value.js';
 
+/** The statement cache's figures in `pool.stats().statements` (present when `prepare: true`). */
+export interface StatementStats {
+  /** False once the pool turned `prepare` off for itself (statements kept vanishing; see `stmt.disabled`). */
+  readonly enabled: boolean;
+  /** Named statements prepared now, summed over the pool's open connections. */
+  readonly prepared: number;
+  /** Statements sent under a name their connection had already prepared (Bind and Execute only). */
+  readonly hits: number;
+  /** Statements that had to be prepared on their connection first (Parse, Bind and Execute). */
+  readonly misses: number;
+  /** `hits / (hits + misses)`, 0 before any statement. */
+  readonly hitRatio: number;
+  /** Statements closed on the server to keep a connection's cache within `statementCacheSize`. */
+  readonly evictions: number;
+  /**
+   * Statements whose cached name failed (`26000`, `0A000`, `42P05`): re-run once outside a transaction,
+   * a retryable error inside one.
+   */
+  readonly recoveries: number;
+}
+
 /** A snapshot of the pool's counters, as returned by `pool.stats()`. */
 export interface PoolStats {
   /** The configured upper bound on open connections. */
@@ -38,6 +59,8 @@ export interface PoolStats {
    * borrowed): minutes here while the pool is exhausted usually means a scope that never ended (a leak).
    */
   readonly longestBorrowMillis: number;
+  /** With `prepare: true`: the statement cache's figures (prepared now, hits and misses, hit ratio). */
+  readonly statements?: StatementStats;
 }
 
 /** The borrow that has lasted longest when a `PoolExhaustedError` was made. */

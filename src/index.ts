@@ -16,6 +16,7 @@ export {
   type PoolStats,
   SavepointOpenError,
   ScopeClosedError,
+  type StatementStats,
   TransactionRolledBackError,
   TransactionTimeoutError,
   UnsupportedStatementError,

@@ -3,7 +3,7 @@ import { genericPool } from './generic-pool.js';
 import { kysely } from './kysely.js';
 import { pgPool } from './pg-pool.js';
 import { pgPromiseLib } from './pg-promise.js';
-import { pgScope, pgScopeNoResolve } from './pg-scope.js';
+import { pgScope, pgScopeNoResolve, pgScopePrepared } from './pg-scope.js';
 import { postgresJs, postgresJsUnprepared } from './postgres-js.js';
 import { slonik } from './slonik.js';
 import type { Library } from './types.js';
@@ -12,6 +12,7 @@ import type { Library } from './types.js';
 export const libraries: readonly Library[] = [
   floor,
   pgScope,
+  pgScopePrepared,
   pgScopeNoResolve,
   pgPool,
   genericPool,

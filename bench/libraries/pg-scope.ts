@@ -2,15 +2,26 @@ import { devNull } from 'node:os';
 import { pino } from 'pino';
 import { loadPgScope, type PgScopeModule } from '../pg-scope-build.js';
 import { INSERT_LEDGER, SELECT_ONE, type Transfer, UPDATE_BALANCE } from '../sql.js';
-import { type BenchClient, holdTwo, IDLE_MILLIS, type Library, type OpenConfig } from './types.js';
+import {
+  type BenchClient,
+  type HeldPool,
+  holdTwo,
+  IDLE_MILLIS,
+  type Library,
+  type OpenConfig,
+} from './types.js';
 
 /** pino at `'warn'` (pg-scope's default level), writing to the null device so nothing reaches the console. */
 function quietLogger() {
   return pino({ level: 'warn' }, pino.destination({ dest: devNull, sync: true }));
 }
 
-/** pg-scope's pool for a workload; `resolveCommitOutcome` as given, else the default. */
-async function openPgScope(config: OpenConfig, resolveCommitOutcome?: boolean): Promise<BenchClient> {
+/** pg-scope's pool for a workload; `resolveCommitOutcome` and `prepare` as given, else the defaults. */
+async function openPgScope(
+  config: OpenConfig,
+  resolveCommitOutcome?: boolean,
+  prepare?: boolean,
+): Promise<BenchClient> {
   const { createPool } = (await loadPgScope()).module;
   const pool = createPool({
     connectionString: config.url,
@@ -18,6 +29,7 @@ async function openPgScope(config: OpenConfig, resolveCommitOutcome?: boolean): 
     idleTimeoutMillis: IDLE_MILLIS,
     logger: quietLogger(),
     ...(resolveCommitOutcome === undefined ? {} : { resolveCommitOutcome }),
+    ...(prepare === undefined ? {} : { prepare }),
   });
   return clientOf(pool);
 }
@@ -30,26 +42,38 @@ export const pgScope: Library = {
     '`pool.acquire(conn => conn.query(…))`, `pool.transaction(tx => …)`; defaults, pino logger at `warn` ' +
     'to the null device',
   open: (config) => openPgScope(config),
-  async exhaust(url, acquireTimeoutMillis) {
-    const { createPool } = (await loadPgScope()).module;
-    const pool = createPool({ connectionString: url, max: 2, acquireTimeoutMillis, logger: quietLogger() });
-    const held = await holdTwo((acquired, release) =>
-      pool.acquire(async () => {
-        acquired();
-        await release;
-      }),
-    );
-    return {
-      async attempt() {
-        await pool.acquire((conn) => conn.query(SELECT_ONE));
-      },
-      async close() {
-        await held.release();
-        await pool.close();
-      },
-    };
-  },
+  exhaust,
 };
+
+/** The same calls with `prepare: true`: named statements cached per connection, as postgres.js by default. */
+export const pgScopePrepared: Library = {
+  id: 'pg-scope-prepared',
+  name: 'pg-scope (prepare: true)',
+  usage: 'the same calls with `prepare: true` (named statements, cached per connection, as postgres.js does)',
+  open: (config) => openPgScope(config, undefined, true),
+  exhaust,
+};
+
+/** A pool of 2 whose connections are both held, for the exhaustion workload. */
+async function exhaust(url: string, acquireTimeoutMillis: number): Promise<HeldPool> {
+  const { createPool } = (await loadPgScope()).module;
+  const pool = createPool({ connectionString: url, max: 2, acquireTimeoutMillis, logger: quietLogger() });
+  const held = await holdTwo((acquired, release) =>
+    pool.acquire(async () => {
+      acquired();
+      await release;
+    }),
+  );
+  return {
+    async attempt() {
+      await pool.acquire((conn) => conn.query(SELECT_ONE));
+    },
+    async close() {
+      await held.release();
+      await pool.close();
+    },
+  };
+}
 
 /** The pool's calls the workloads make. */
 function clientOf(pool: ReturnType<PgScopeModule['createPool']>): BenchClient {

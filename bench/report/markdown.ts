@@ -101,7 +101,9 @@ export function resultsMarkdown(
     '- postgres.js prepares named statements by default: after the first use it sends only Bind/Execute (see ' +
       'the messages and bytes in the wire counts), and the server skips parsing and planning. pg-scope and the ' +
       "pg-based libraries send unnamed statements, which work behind PgBouncer's transaction mode (pg-scope " +
-      'creates no named statement unless the caller names one: `tx.query({ name, text, values })`).',
+      'creates no named statement unless the caller names one or sets `prepare: true`). `pg-scope (prepare: ' +
+      'true)` caches named statements per connection as postgres.js does; pg still sends a Describe with each ' +
+      'Bind, one message more per statement than postgres.js.',
     '- Slonik resets every released connection with `DISCARD ALL`: one more round trip per transaction.',
     '- postgres.js and Slonik have no acquire timeout of their own, so the exhaustion workload sees no error ' +
       'from them before it stops observing.',

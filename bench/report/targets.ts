@@ -1,8 +1,8 @@
 import { floor } from '../libraries/floor.js';
 import { genericPool } from '../libraries/generic-pool.js';
 import { pgPool } from '../libraries/pg-pool.js';
-import { pgScope } from '../libraries/pg-scope.js';
-import { postgresJsUnprepared } from '../libraries/postgres-js.js';
+import { pgScope, pgScopePrepared } from '../libraries/pg-scope.js';
+import { postgresJs, postgresJsUnprepared } from '../libraries/postgres-js.js';
 import type { Library } from '../libraries/types.js';
 import { STATEMENTS_PER_TRANSFER } from '../sql.js';
 import type { WorkloadResult } from '../workloads/types.js';
@@ -22,6 +22,11 @@ interface Best {
   readonly value: number;
 }
 
+/** pg-scope itself, in either of its contenders: never a peer. */
+function isOurs(library: Library): boolean {
+  return library.name === pgScope.name || library.name === pgScopePrepared.name;
+}
+
 /** The best peer (not the floor, not pg-scope) by the median of `key`. */
 function bestPeer(
   result: WorkloadResult,
@@ -32,7 +37,7 @@ function bestPeer(
 ) {
   let best: Best | undefined;
   for (const library of libraries) {
-    if (library.floor || library.optIn || library.name === pgScope.name) continue;
+    if (library.floor || library.optIn || isOurs(library)) continue;
     if (among && !among.includes(library.name)) continue;
     const value = medianOf(result.rounds.get(library.name), key);
     if (Number.isNaN(value)) continue;
@@ -49,7 +54,7 @@ function bestPeer(
 const LIKE_FOR_LIKE = [pgPool.name, genericPool.name, postgresJsUnprepared.name];
 
 function peers(libraries: readonly Library[]): Library[] {
-  return libraries.filter((l) => !l.floor && !l.optIn && l.name !== pgScope.name);
+  return libraries.filter((l) => !l.floor && !l.optIn && !isOurs(l));
 }
 
 /** Evaluates the targets on what the run measured. */
@@ -200,6 +205,7 @@ export function evaluateTargets(
       });
     }
   }
+  rows.push(...preparedTargets(byId, has));
   const exhausted = byId.get('exhaustion');
   {
     const target = '`exhaustion`: `PoolExhaustedError` within 100 ms + 5 ms, stats in the message';
@@ -219,6 +225,60 @@ export function evaluateTargets(
         met: text['error class'] === 'PoolExhaustedError' && typical <= 105 && statsInMessage,
       });
     }
+  }
+  return rows;
+}
+
+/**
+ * The `prepare: true` contender against postgres.js with its defaults (which prepares too): throughput and
+ * wall time as ratios of the same run (paired per round), and what a warm transfer sends.
+ */
+function preparedTargets(
+  byId: ReadonlyMap<string, WorkloadResult>,
+  has: (name: string) => boolean,
+): TargetRow[] {
+  const ours = pgScopePrepared.name;
+  const theirs = postgresJs.name;
+  const rows: TargetRow[] = [];
+  const both = has(ours) && has(theirs);
+  const unmeasured = (target: string): TargetRow => ({
+    target,
+    measured: 'not measured in this run',
+    met: undefined,
+  });
+  for (const [id, key, bound, better] of [
+    ['transfer-conc', 'throughput', 1.05, 'higher'],
+    ['oversubscribed', 'wall', 0.95, 'lower'],
+  ] as const) {
+    const what = key === 'throughput' ? `throughput ≥ ${bound}×` : `wall time ≤ ${bound}×`;
+    const target = `\`${id}\` ${what} ${theirs}, for ${ours}`;
+    const result = byId.get(id);
+    if (!result || !both) {
+      rows.push(unmeasured(target));
+      continue;
+    }
+    const ratio = pairedRatio(result, ours, theirs, key);
+    rows.push({
+      target,
+      measured:
+        `${formatRatio(ratio)} (median of per-round ratios; ${ours} ` +
+        `${formatNumber(medianOf(result.rounds.get(ours), key), 0)}, ${theirs} ` +
+        `${formatNumber(medianOf(result.rounds.get(theirs), key), 0)})`,
+      met: better === 'higher' ? ratio >= bound : ratio <= bound,
+    });
+  }
+  const delayed = byId.get('transfer-seq-delayed');
+  const k = STATEMENTS_PER_TRANSFER;
+  const target = `Warm transfer with ${ours}: 0 Parse messages and k + 1 = ${k + 1} round trips`;
+  if (!delayed || !has(ours)) rows.push(unmeasured(target));
+  else {
+    const parses = medianOf(delayed.rounds.get(ours), 'parseMessages');
+    const trips = medianOf(delayed.rounds.get(ours), 'roundTrips');
+    rows.push({
+      target,
+      measured: `${formatNumber(parses, 2)} Parse messages, ${formatNumber(trips, 2)} round trips per transfer`,
+      met: parses === 0 && Math.abs(trips - (k + 1)) < 0.05,
+    });
   }
   return rows;
 }

@@ -20,25 +20,36 @@ interface Link {
 }
 
 const links = new Set<Link>();
-let base = { roundTrips: 0, clientMessages: 0, serverMessages: 0, clientBytes: 0, serverBytes: 0 };
+let base = {
+  roundTrips: 0,
+  clientMessages: 0,
+  parseMessages: 0,
+  serverMessages: 0,
+  clientBytes: 0,
+  serverBytes: 0,
+};
 const totals = {
   roundTrips: 0,
   clientBytes: 0,
   serverBytes: 0,
   closedClientMessages: 0,
+  closedParseMessages: 0,
   closedServerMessages: 0,
 };
 
 function snapshot(): Omit<WireCounts, 'connections'> {
   let clientMessages = totals.closedClientMessages;
   let serverMessages = totals.closedServerMessages;
+  let parseMessages = totals.closedParseMessages;
   for (const link of links) {
     clientMessages += link.toServer.messages;
+    parseMessages += link.toServer.parses;
     serverMessages += link.toClient.messages;
   }
   return {
     roundTrips: totals.roundTrips,
     clientMessages,
+    parseMessages,
     serverMessages,
     clientBytes: totals.clientBytes,
     serverBytes: totals.serverBytes,
@@ -84,6 +95,7 @@ const server = createServer((client) => {
     if (closed) return;
     closed = true;
     totals.closedClientMessages += link.toServer.messages;
+    totals.closedParseMessages += link.toServer.parses;
     totals.closedServerMessages += link.toClient.messages;
     links.delete(link);
     client.destroy();
@@ -107,6 +119,7 @@ process.on('message', (request: ProxyRequest) => {
   const counts: WireCounts = {
     roundTrips: now.roundTrips - base.roundTrips,
     clientMessages: now.clientMessages - base.clientMessages,
+    parseMessages: now.parseMessages - base.parseMessages,
     serverMessages: now.serverMessages - base.serverMessages,
     clientBytes: now.clientBytes - base.clientBytes,
     serverBytes: now.serverBytes - base.serverBytes,

@@ -9,6 +9,8 @@ const ENCRYPTION_REQUESTS = new Set([80877103, 80877104]);
 export class MessageCounter {
   /** Complete messages seen. */
   messages = 0;
+  /** Parse messages seen (client side: a statement the server parses and plans again). */
+  parses = 0;
   readonly #fromClient: boolean;
   #untyped: boolean;
   /** Unframed single bytes still expected (the server's answer to an encryption request). */
@@ -59,6 +61,7 @@ export class MessageCounter {
         else if (this.#fromClient) this.#untyped = false;
       } else {
         this.#bodyLeft = this.#header.readInt32BE(1) - 4;
+        if (this.#fromClient && this.#header[0] === 0x50 /* 'P' */) this.parses++;
       }
       if (this.#bodyLeft === 0) this.messages++;
     }

@@ -4,6 +4,8 @@ export interface WireCounts {
   readonly roundTrips: number;
   /** Protocol messages sent by the clients. */
   readonly clientMessages: number;
+  /** Parse messages sent by the clients (0 for a statement already prepared on its connection). */
+  readonly parseMessages: number;
   /** Protocol messages sent by the server. */
   readonly serverMessages: number;
   readonly clientBytes: number;

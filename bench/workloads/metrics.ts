@@ -11,6 +11,7 @@ export const METRICS = {
   wall: { key: 'wall', label: 'wall ms', digits: 0, better: 'lower', ratio: true },
   roundTrips: { key: 'roundTrips', label: 'round trips/op', digits: 2, better: 'lower', ratio: false },
   clientMessages: { key: 'clientMessages', label: 'msgs sent/op', digits: 1, better: 'lower', ratio: false },
+  parseMessages: { key: 'parseMessages', label: 'Parse msgs/op', digits: 1, better: 'lower', ratio: false },
   bytes: { key: 'bytes', label: 'bytes/op (both ways)', digits: 0, better: 'lower', ratio: false },
   timeToError: { key: 'timeToError', label: 'time to error ms', digits: 1, better: 'lower', ratio: false },
 } as const satisfies Record<string, MetricSpec>;

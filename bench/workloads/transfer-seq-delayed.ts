@@ -31,6 +31,7 @@ export const transferSeqDelayed: Workload = {
             ...figures,
             roundTrips: wire.roundTrips / ops,
             clientMessages: wire.clientMessages / ops,
+            parseMessages: wire.parseMessages / ops,
             bytes: (wire.clientBytes + wire.serverBytes) / ops,
           };
         },
@@ -44,13 +45,15 @@ export const transferSeqDelayed: Workload = {
           `each way; ${settings.delayedMillis} ms per measurement. The proxy counts a round trip each time a client ` +
           `sends after the server last spoke: a transfer of k = ${k} statements costs k + 2 = ${k + 2} with BEGIN ` +
           `and COMMIT on their own, k + 1 = ${k + 1} when BEGIN travels with the first statement. Messages are ` +
-          'protocol messages the client sent (an extended-protocol query is Parse/Bind/Describe/Execute/Sync).',
+          'protocol messages the client sent (an extended-protocol query is Parse/Bind/Describe/Execute/Sync); ' +
+          'Parse messages are the statements the server parsed and planned again (0 when all were prepared).',
         metrics: [
           METRICS.throughput,
           METRICS.msPerOp,
           METRICS.cpuPerOp,
           METRICS.roundTrips,
           METRICS.clientMessages,
+          METRICS.parseMessages,
           METRICS.bytes,
         ],
         rounds,

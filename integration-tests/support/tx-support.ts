@@ -120,6 +120,11 @@ export interface TcpProxy {
    * this does not depend on the machine's speed: no answer can reach the client sooner.
    */
   readonly roundTrips: number;
+  /**
+   * Protocol messages clients sent so far, by type byte (`'P'` Parse, `'B'` Bind, `'C'` Close, `'Q'` Query,
+   * …), parsed from the byte stream after each connection's startup packet, whatever the chunking.
+   */
+  clientMessages(type: string): number;
   /** Server→client delay applied to every chunk, in ms (0 = none). May be changed at any time. */
   delayMillis: number;
   /**
@@ -142,6 +147,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   let clientWrites = 0;
   let roundTrips = 0;
   let cutArmed = false;
+  const messageCounts = new Map<string, number>();
 
   const server: Server = createServer((client) => {
     const upstream = tcpConnect(target.port, target.host);
@@ -161,6 +167,28 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     client.on('close', () => sockets.delete(client));
     upstream.on('close', () => sockets.delete(upstream));
 
+    // Client→server messages: the startup packet has no type byte (length first), every later one does.
+    let fromClient: Buffer = Buffer.alloc(0);
+    let startupSeen = false;
+    const countMessages = (chunk: Buffer) => {
+      fromClient = Buffer.concat([fromClient, chunk]);
+      for (;;) {
+        if (!startupSeen) {
+          if (fromClient.length < 4) return;
+          const size = fromClient.readInt32BE(0);
+          if (fromClient.length < size) return;
+          fromClient = fromClient.subarray(size);
+          startupSeen = true;
+          continue;
+        }
+        if (fromClient.length < 5) return;
+        const size = 1 + fromClient.readInt32BE(1);
+        if (fromClient.length < size) return;
+        const type = String.fromCharCode(fromClient[0] as number);
+        messageCounts.set(type, (messageCounts.get(type) ?? 0) + 1);
+        fromClient = fromClient.subarray(size);
+      }
+    };
     // Whether the client has written since an answer was last delivered to it.
     let clientSpoke = false;
     const toClient = (chunk: Buffer) => {
@@ -171,6 +199,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       clientWrites++;
       if (!clientSpoke) roundTrips++;
       clientSpoke = true;
+      countMessages(chunk);
       if (cutArmed) {
         cutArmed = false;
         destroyBoth();
@@ -232,6 +261,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     get roundTrips() {
       return roundTrips;
     },
+    clientMessages: (type: string) => messageCounts.get(type) ?? 0,
     delayMillis: 0,
     pauseAfterErrorMillis: 0,
     cutOnNextClientWrite() {

@@ -83,6 +83,11 @@ export const LogEvent = {
    */
   txResend: 'tx.resend',
   /**
+   * warn — `prepare: true` turned itself off for the pool, once: named statements kept vanishing from their
+   * server connections (a pooler in transaction mode that does not keep them): `vanished`, `lastCode`.
+   */
+  stmtDisabled: 'stmt.disabled',
+  /**
    * warn — the connection was lost while COMMIT was in flight and the server said what became of the
    * transaction (`resolveCommitOutcome`): `txId`, `scopeId` (the lost connection's), `outcome` (`'committed'`:
    * the scope resolves; `'aborted'`: it rejects with the connection error, which `retry` may run again),

@@ -10,6 +10,8 @@ import { isConnectionLoss } from './connect-errors.js';
 import { endClient, holdProcess, setPipelined, watchServerVersion } from './pg-client-internals.js';
 import { type ChannelSource, publishConnect } from './pool-channels.js';
 import type { PoolSettings } from './pool-options.js';
+import { StatementCache } from './statement-cache.js';
+import { StatementPolicy } from './statement-policy.js';
 
 /** How long closing a connection keeps cancelling a query that is still running before it gives up. */
 const CANCEL_RETRY_MILLIS = 2_000;
@@ -34,6 +36,8 @@ export interface ClientInfo {
   inflight: number;
   /** Times the connection was lent to a scope (see `maxUses`). */
   uses: number;
+  /** Its named statements, with `prepare: true`. */
+  readonly statements: StatementCache | undefined;
 }
 
 /** Destroy reasons logged at warn: the connection broke, or could not be made safe for reuse. */
@@ -69,10 +73,13 @@ export class ConnectionFactory {
   onBroken: (() => void) | undefined;
   /** Connections saying goodbye (see #end), so the pool's close can wait for every socket to be gone. */
   readonly #ending = new Set<Promise<void>>();
+  /** What the connections' statement caches share, with `prepare: true`. */
+  readonly statements: StatementPolicy | undefined;
 
   constructor(settings: PoolSettings, log: Logger) {
     this.#settings = settings;
     this.#log = log;
+    if (settings.prepare) this.statements = new StatementPolicy(settings.statementCacheSize, log);
   }
 
   /**
@@ -139,6 +146,7 @@ export class ConnectionFactory {
       brokenBy: undefined,
       inflight: 0,
       uses: 0,
+      statements: this.statements && new StatementCache(this.statements, client),
     });
     this.#created++;
     this.observer?.opened(client);
@@ -204,6 +212,7 @@ export class ConnectionFactory {
     const info = this.#info.get(client);
     const running = (info?.inflight ?? 0) > 0;
     this.#destroyed++;
+    info?.statements?.closed();
     this.observer?.closed(client);
     const level = UNSAFE_REASONS.has(reason) ? 'warn' : 'debug';
     if (this.#log.isLevelEnabled(level)) {

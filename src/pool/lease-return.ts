@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DestroyReason } from '../logging/events.js';
 import { LogEvent } from '../logging/events.js';
 import type { Lease } from './lease.js';
+import { forgetAllStatements } from './pg-statements.js';
 import type { ResetMode } from './pool-options.js';
 
 /** What happens to a returned connection: reused as it is, reset on the server first, or destroyed. */
@@ -88,7 +89,12 @@ export async function resetConnection(
       );
     }
     if (status !== 'I') await client.query('ROLLBACK');
-    if (mode === 'discard') await client.query('DISCARD ALL');
+    if (mode === 'discard') {
+      await client.query('DISCARD ALL');
+      // DISCARD ALL dropped the session's prepared statements: nothing may be sent under their names again.
+      forgetAllStatements(client);
+      lease.info.statements?.forgetAll();
+    }
   } catch (err) {
     if (log.isLevelEnabled('warn')) {
       log.warn({ event: LogEvent.reset, scopeId: lease.id, err }, 'reset failed; destroying the connection');

@@ -5,6 +5,7 @@ import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './connection-factory.js';
 import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
 import { type ChannelSource, traceQuery } from './pool-channels.js';
+import type { StatementCache } from './statement-cache.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
 export type LeaseState = 'leased' | 'released' | 'broken';
@@ -132,10 +133,19 @@ export class Lease {
     }
     const client = this.#client;
     this.#transactionEnded = false;
+    const statements = this.info.statements;
+    // Outside any transaction, and none can open before it runs: a failed cached statement may re-run.
+    const outside =
+      statements !== undefined &&
+      !this.#pipelined &&
+      this.info.inflight === 0 &&
+      client.getTransactionStatus() === 'I';
     this.info.inflight++;
     const promise = queryChannel.hasSubscribers
-      ? traceQuery(this.#owner, this, config, values, () => sendQuery<R>(client, config, values))
-      : sendQuery<R>(client, config, values);
+      ? traceQuery(this.#owner, this, config, values, () =>
+          sendQuery<R>(client, statements, config, values, outside),
+        )
+      : sendQuery<R>(client, statements, config, values, outside);
     // One promise per query on top of pg's: the handlers are made once per lease, and a caller's own error
     // handling (`onError`) runs in the same step instead of in a promise of its own.
     return promise.then(
@@ -200,9 +210,12 @@ export class Lease {
 
 function sendQuery<R extends pg.QueryResultRow>(
   client: pg.Client,
+  statements: StatementCache | undefined,
   config: string | pg.QueryConfig,
   values: unknown[] | undefined,
+  outside: boolean,
 ): Promise<pg.QueryResult<R>> {
+  if (statements !== undefined) return statements.query<R>(config, values, outside);
   return (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
     pg.QueryResult<R>
   >;

@@ -213,6 +213,8 @@ const POOL_RULES: Readonly<Record<string, (v: unknown) => boolean>> = {
   resetOnRelease: (v) => v === 'rollback' || v === 'discard',
   nestedAcquire: (v) => v === 'warn' || v === 'error' || v === 'allow',
   allowExitOnIdle: (v) => typeof v === 'boolean',
+  prepare: (v) => typeof v === 'boolean',
+  statementCacheSize: (v) => count(v, 1),
   // pg-scope manages pipelining itself.
   pipeline: () => false,
 };

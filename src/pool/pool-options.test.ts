@@ -92,6 +92,15 @@ const BAD_VALUES: readonly Case[] = [
   ['allowExitOnIdle', 0],
   ['allowExitOnIdle', null],
   ['allowExitOnIdle', {}],
+  ['prepare', 'true'],
+  ['prepare', 1],
+  ['prepare', null],
+  ['statementCacheSize', 0],
+  ['statementCacheSize', -1],
+  ['statementCacheSize', 2.5],
+  ['statementCacheSize', Number.NaN],
+  ['statementCacheSize', Number.POSITIVE_INFINITY],
+  ['statementCacheSize', '256'],
   ['resolveCommitOutcome', 'true'],
   ['resolveCommitOutcome', 1],
   ['resolveCommitOutcome', 0],
@@ -260,6 +269,20 @@ describe('pool options', () => {
         expect(settings.clientConfig).not.toHaveProperty('allowExitOnIdle');
       }
       expect(configErrorOf({ allowExitOnIdle: 'yes' }).message).toContain('expected true or false');
+    });
+
+    it("prepare (default false) and statementCacheSize (default 256, from 1): edges, kept out of pg's config", () => {
+      expect(normalizePoolConfig({})).toMatchObject({ prepare: false, statementCacheSize: 256 });
+      const settings = normalizePoolConfig({ prepare: true, statementCacheSize: 1 });
+      expect(settings).toMatchObject({ prepare: true, statementCacheSize: 1 });
+      expect(settings.clientConfig).not.toHaveProperty('prepare');
+      expect(settings.clientConfig).not.toHaveProperty('statementCacheSize');
+      expect(normalizePoolConfig({ statementCacheSize: Number.MAX_SAFE_INTEGER }).statementCacheSize).toBe(
+        Number.MAX_SAFE_INTEGER,
+      );
+      expect(configErrorOf({ prepare: 'yes' }).message).toContain('expected true or false');
+      expect(configErrorOf({ statementCacheSize: 0 }).message).toMatch(/statementCacheSize.*integer from 1/);
+      expect(configErrorOf({ statementCachSize: 10 }).message).toContain("did you mean 'statementCacheSize'");
     });
 
     it("accepts resolveCommitOutcome true or false, keeps it out of pg's config, and names the allowed values", () => {

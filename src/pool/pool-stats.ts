@@ -43,5 +43,6 @@ export function poolStats(pool: CountedPool, closed: boolean): PoolStats {
     commits: outcomes.commits,
     rollbacks: outcomes.rollbacks,
     longestBorrowMillis: oldest ? Math.round(performance.now() - oldest.acquiredAt) : 0,
+    ...(factory.statements && { statements: factory.statements.stats() }),
   };
 }
