@@ -61,6 +61,8 @@ export interface PoolStats {
   readonly longestBorrowMillis: number;
   /** With `prepare: true`: the statement cache's figures (prepared now, hits and misses, hit ratio). */
   readonly statements?: StatementStats;
+  /** With `replicas`: each replica pool's own counters, in the configured order. */
+  readonly replicas?: readonly PoolStats[];
 }
 
 /** The borrow that has lasted longest when a `PoolExhaustedError` was made. */
@@ -166,6 +168,7 @@ export class PoolExhaustedError extends PgScopeError {
     waitedMillis: number,
     cause?: unknown,
     longest?: LongestBorrow,
+    server?: string,
   ) {
     const waited = Math.round(waitedMillis);
     const why =
@@ -185,7 +188,7 @@ export class PoolExhaustedError extends PgScopeError {
         ? `; ${opening} connection${opening === 1 ? ' was' : 's were'} still being opened (the server is slower to accept a session than the acquire timeout)`
         : '';
     super(
-      `pool exhausted: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}${held}${slow}`,
+      `pool exhausted${server === undefined ? '' : ` (replica ${server})`}: ${stats.borrowed}/${stats.max} connections in use, ${stats.waiting} waiting, waited ${waited} ms${why}${held}${slow}`,
       cause === undefined ? undefined : { cause },
     );
     this.reason = reason;

@@ -35,6 +35,12 @@ export {
 } from './logging/channels.js';
 export { type DestroyReason, LogEvent, type LogEventName } from './logging/events.js';
 export type { AcquireOptions } from './pool/acquire-options.js';
+export {
+  LOAD_BALANCE_MODES,
+  type LoadBalanceMode,
+  TARGET_SESSION_ATTRS,
+  type TargetSessionAttrs,
+} from './pool/hosts.js';
 export type { CloseOptions } from './pool/pool-close.js';
 export {
   NESTED_ACQUIRE_MODES,
@@ -44,6 +50,7 @@ export {
   RESET_MODES,
   type ResetMode,
 } from './pool/pool-options.js';
+export type { ReplicaConfig } from './pool/replica-options.js';
 export type { AmbientScope } from './scope/ambient-scope.js';
 export { Connection } from './scope/connection.js';
 export type { PingOptions } from './scope/ping.js';

@@ -57,6 +57,14 @@ export interface ClusterOptions {
   maxConnections: number;
   /** Prefix of the private temporary directory's name. */
   prefix: string;
+  /** More `-c name=value` server settings (e.g. `wal_keep_size` on a replication primary). */
+  settings?: Readonly<Record<string, string>>;
+  /**
+   * Make a streaming standby instead of running initdb: a cold copy of `dataDir` (a stopped cluster's data
+   * directory; the copy is taken as is, so the source must not be running), plus `standby.signal` and
+   * `primary_conninfo`. The copy has the source's superuser and password (pass it as `password`).
+   */
+  standbyOf?: { readonly dataDir: string; readonly primaryConninfo: string; readonly password: string };
 }
 
 /** A cluster made by {@link createCluster}: initialised, not yet running. */
@@ -68,6 +76,8 @@ export interface Cluster {
   readonly password: string;
   /** Whether the server process runs now. */
   readonly running: boolean;
+  /** The data directory (inside the private directory). */
+  readonly dataDir: string;
   /** Starts the server; resolves once it accepts connections, rejects (with its output) if it exits or stalls. */
   start(): Promise<void>;
   /** Fast shutdown (SIGINT); resolves once the process has exited. Rejects if it has not within the deadline. */
@@ -85,7 +95,7 @@ export interface Cluster {
 export async function createCluster(options: ClusterOptions): Promise<Cluster> {
   const runAs = await postgresAccount();
   const bin = join(await binariesFor(runAs), 'bin');
-  const password = randomBytes(16).toString('hex');
+  const password = options.standbyOf?.password ?? randomBytes(16).toString('hex');
 
   const log: string[] = [];
   const keep = (text: string) => {
@@ -155,6 +165,7 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
       'synchronous_commit=off',
       '-c',
       'full_page_writes=off',
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ];
     const serverProcess = spawn(join(bin, 'postgres'), flags, spawnOptions);
     child = serverProcess;
@@ -166,7 +177,8 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
       const onOutput = (chunk: Buffer) => {
         const text = chunk.toString('utf8');
         keep(text);
-        if (text.includes('database system is ready to accept connections')) resolve();
+        // A standby says 'ready to accept read-only connections'.
+        if (/database system is ready to accept (read-only )?connections/.test(text)) resolve();
       };
       serverProcess.stdout?.on('data', onOutput);
       serverProcess.stderr?.on('data', onOutput);
@@ -211,6 +223,10 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
 
   try {
     if (runAs !== undefined) await chown(workDir, runAs.uid, runAs.gid);
+    if (options.standbyOf !== undefined) {
+      await copyAsStandby(options.standbyOf, dataDir, runAs);
+      return cluster();
+    }
     const passwordFile = join(workDir, 'pwfile');
     // Private to its owner (the account initdb runs as), and deleted as soon as initdb is done.
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
@@ -237,18 +253,52 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
     throw error;
   }
 
-  return {
-    port: options.port,
-    user: 'postgres',
-    password,
-    get running() {
-      return child !== undefined;
-    },
-    start,
-    stop,
-    destroy,
-    logTail,
-  };
+  return cluster();
+
+  function cluster(): Cluster {
+    return {
+      port: options.port,
+      user: 'postgres',
+      password,
+      dataDir,
+      get running() {
+        return child !== undefined;
+      },
+      start,
+      stop,
+      destroy,
+      logTail,
+    };
+  }
+}
+
+/**
+ * A standby's data directory: a cold copy of a stopped cluster's (no pg_basebackup in the embedded binaries),
+ * owned by the server's account and private to it, with `standby.signal` and `primary_conninfo` added.
+ */
+async function copyAsStandby(
+  source: NonNullable<ClusterOptions['standbyOf']>,
+  dataDir: string,
+  runAs: RunAs | undefined,
+): Promise<void> {
+  await cp(source.dataDir, dataDir, { recursive: true, verbatimSymlinks: true });
+  // Left behind only by a server that did not stop cleanly; a copy must never carry it.
+  await rm(join(dataDir, 'postmaster.pid'), { force: true });
+  await writeFile(join(dataDir, 'standby.signal'), '');
+  const conninfo = source.primaryConninfo.replaceAll("'", "''");
+  const autoConf = join(dataDir, 'postgresql.auto.conf');
+  const existing = await readFile(autoConf, 'utf8').catch(() => '');
+  await writeFile(autoConf, `${existing}primary_conninfo = '${conninfo}'\n`);
+  await chmod(dataDir, 0o700);
+  if (runAs !== undefined) await chownTree(dataDir, runAs);
+}
+
+/** Gives a whole tree to `runAs` (a copy made as root belongs to root). */
+async function chownTree(path: string, runAs: RunAs): Promise<void> {
+  await chown(path, runAs.uid, runAs.gid);
+  const stats = await lstat(path);
+  if (!stats.isDirectory()) return;
+  for (const entry of await readdir(path)) await chownTree(join(path, entry), runAs);
 }
 
 /** Runs a program to its end; rejects with its output when it fails or cannot be started. */

@@ -72,7 +72,7 @@ export async function startOwnServer(options: { maxConnections?: number } = {}):
  * A free TCP port on 127.0.0.1 below the OS's ephemeral range, where no socket is ever given a port
  * implicitly; falls back to a port the OS picks when none of a few random candidates is free.
  */
-async function findStablePort(): Promise<number> {
+export async function findStablePort(): Promise<number> {
   const ephemeralStart = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
     .then((text) => Number(text.trim().split(/\s+/)[0]))
     .catch(() => Number.NaN);

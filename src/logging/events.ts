@@ -97,6 +97,18 @@ export const LogEvent = {
   txCommitResolved: 'tx.commitResolved',
   /** error — ROLLBACK failed; the connection is destroyed: `txId`, `scopeId`, `err`. */
   txRollbackFailed: 'tx.rollbackFailed',
+  /**
+   * warn — a multi-host pool (`targetSessionAttrs` `'read-write'` or `'primary'`) opened a connection on
+   * another server than its previous one: the primary is elsewhere now (a failover). `from`, `to` (`host:port`).
+   */
+  hostSwitched: 'host.switched',
+  /**
+   * warn — a replica gets no new read-only work: `replica` (its name), `host`, `reason` (`'down'`, `'not in
+   * recovery'`, `'lagging'`), `lagMillis` when lagging, `err` when down.
+   */
+  replicaDown: 'replica.down',
+  /** info — a replica taken out is used again: `replica`, `host`. */
+  replicaUp: 'replica.up',
 } as const;
 
 /** The value of a log line's `event` field. */

@@ -103,6 +103,17 @@ class SealedClientConfig {
         }
         const param = parsed.searchParams.get('password');
         if (param) out.push(param);
+      } else {
+        // Several hosts (`postgres://u:pw@db1,db2/app`) are no WHATWG URL: take the user info apart by hand.
+        const password = /^[a-z]+:\/\/[^:@/]*:([^@/]*)@/i.exec(url)?.[1];
+        if (password) {
+          out.push(password);
+          try {
+            out.push(decodeURIComponent(password));
+          } catch {
+            // A malformed %-escape: the encoded form is in the list already.
+          }
+        }
       }
     }
     return out;

@@ -7,6 +7,7 @@ import { LogEvent } from '../logging/events.js';
 import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
 import { isConnectionLoss } from './connect-errors.js';
+import { type HostConnector, HostSelector } from './host-selector.js';
 import { endClient, holdProcess, setPipelined, watchServerVersion } from './pg-client-internals.js';
 import { type ChannelSource, publishConnect } from './pool-channels.js';
 import type { PoolSettings } from './pool-options.js';
@@ -62,6 +63,10 @@ export class ConnectionFactory {
   /** Clients whose error was already logged at warn. */
   readonly #reported = new WeakSet<pg.Client>();
   #nextId = 0;
+  /** Connection ids, from the first moment of an attempt. */
+  readonly #ids = new WeakMap<pg.Client, number>();
+  /** With several hosts (or a `targetSessionAttrs`): which server each new connection goes to. */
+  readonly #selector: HostSelector | undefined;
   #created = 0;
   #destroyed = 0;
   /** `performance.now()` when the pool's close timeout ends (see finishBy); Infinity while it is open. */
@@ -80,6 +85,9 @@ export class ConnectionFactory {
     this.#settings = settings;
     this.#log = log;
     if (settings.prepare) this.statements = new StatementPolicy(settings.statementCacheSize, log);
+    if (settings.hostPlan) {
+      this.#selector = new HostSelector(settings.hostPlan, log, this.#connector);
+    }
   }
 
   /**
@@ -108,36 +116,26 @@ export class ConnectionFactory {
   /** One connection attempt. Rejects with the driver's (or `onConnect`'s) error; the client is closed then. */
   async connect(): Promise<pg.Client> {
     const settings = this.#settings;
-    const client = new pg.Client(settings.clientConfig.driverConfig());
-    const id = ++this.#nextId;
-    watchServerVersion(client);
-    client.on('error', (err: Error) => this.#onClientError(client, id, err));
-    client.on('end', () => {
-      const info = this.#info.get(client);
-      if (info && info.brokenBy === undefined) {
-        info.brokenBy = new Error('Connection terminated');
-        this.onBroken?.();
-      }
-    });
-    // pg's connect() never settles when end() interrupts it, so abortConnecting() rejects this instead.
-    const aborted = new Promise<never>((_, reject) => this.#connecting.set(client, reject));
     const started = performance.now();
+    const selector = this.#selector;
+    let client: pg.Client | undefined;
     try {
-      await Promise.race([client.connect(), aborted]);
+      client = selector
+        ? await selector.connect(settings.clientConfig.driverConfig())
+        : await this.#open(settings.clientConfig.driverConfig());
       if (settings.onConnect) await this.#runOnConnect(client, started);
     } catch (err) {
-      this.#connecting.delete(client);
       if (connectChannel.hasSubscribers && this.channelSource)
         publishConnect(this.channelSource, started, err);
       // The attempt already failed; closing its socket is best effort (endClient never rejects).
-      void this.#end(client);
+      if (client) void this.#end(client);
       throw err;
     }
-    this.#connecting.delete(client);
     // An idle connection, until the pool lends it (see markIdle).
     if (settings.allowExitOnIdle) holdProcess(client, false);
     const now = performance.now();
     const lifetime = settings.maxLifetimeMillis;
+    const id = this.#ids.get(client) ?? 0;
     this.#info.set(client, {
       id,
       createdAt: now,
@@ -159,6 +157,45 @@ export class ConnectionFactory {
     }
     return client;
   }
+
+  /** One attempt at one server, `onConnect` not yet run. Rejects with the driver's error, the client closed. */
+  async #open(config: pg.ClientConfig): Promise<pg.Client> {
+    const client = new pg.Client(config);
+    const id = ++this.#nextId;
+    watchServerVersion(client);
+    this.#ids.set(client, id);
+    this.#selector?.watch(client);
+    client.on('error', (err: Error) => this.#onClientError(client, id, err));
+    client.on('end', () => {
+      const info = this.#info.get(client);
+      if (info && info.brokenBy === undefined) {
+        info.brokenBy = new Error('Connection terminated');
+        this.onBroken?.();
+      }
+    });
+    // pg's connect() never settles when end() interrupts it, so abortConnecting() rejects this instead.
+    const aborted = new Promise<never>((_, reject) => this.#connecting.set(client, reject));
+    try {
+      await Promise.race([client.connect(), aborted]);
+    } catch (err) {
+      // The attempt already failed; closing its socket is best effort (endClient never rejects).
+      void this.#end(client);
+      throw err;
+    } finally {
+      this.#connecting.delete(client);
+    }
+    return client;
+  }
+
+  /** The multi-host pool's view of this factory (see HostSelector). */
+  readonly #connector: HostConnector = {
+    open: (config) => this.#open(config),
+    close: (client) => this.#end(client),
+    markBroken: (client, why) => {
+      const info = this.#info.get(client);
+      if (info) info.brokenBy ??= why;
+    },
+  };
 
   async #runOnConnect(client: pg.Client, started: number): Promise<void> {
     const onConnect = this.#settings.onConnect;
@@ -199,7 +236,8 @@ export class ConnectionFactory {
 
   /** Marks a client broken when a query failed because the connection is gone. */
   noteQueryError(client: pg.Client, err: unknown): void {
-    if (!isConnectionLoss(err)) return;
+    // 25006 on a pool that wants the primary: this server is read-only now (demoted), do not reuse.
+    if (!isConnectionLoss(err) && !this.#selector?.noteQueryError(client, err)) return;
     const info = this.#info.get(client);
     if (info) info.brokenBy ??= err;
   }
@@ -211,6 +249,7 @@ export class ConnectionFactory {
   async destroy(client: pg.Client, reason: DestroyReason, scope?: { readonly id: string }): Promise<void> {
     const info = this.#info.get(client);
     const running = (info?.inflight ?? 0) > 0;
+    this.#selector?.forget(client);
     this.#destroyed++;
     info?.statements?.closed();
     this.observer?.closed(client);

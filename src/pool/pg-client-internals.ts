@@ -107,3 +107,22 @@ export function corkUntilNextTick(client: pg.Client): void {
   stream.cork();
   process.nextTick(() => stream.uncork?.());
 }
+
+/**
+ * The server's ParameterStatus reports on `client` (`in_hot_standby`, `default_transaction_read_only`, …),
+ * kept up to date: pg emits each as `'parameterStatus'` on `client.connection` but keeps none of them. Call
+ * before `connect()`.
+ */
+export function watchParameters(
+  client: pg.Client,
+  onChange?: (name: string) => void,
+): ReadonlyMap<string, string> {
+  const parameters = new Map<string, string>();
+  const connection = (client as unknown as { connection?: NodeJS.EventEmitter }).connection;
+  connection?.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) => {
+    const before = parameters.get(msg.parameterName);
+    parameters.set(msg.parameterName, msg.parameterValue);
+    if (before !== undefined && before !== msg.parameterValue) onChange?.(msg.parameterName);
+  });
+  return parameters;
+}

@@ -5,6 +5,8 @@ import { checkCount, checkMillis, checkOneOf, describeValue, likelyTypo } from '
 import { MAX_TIMER_MILLIS } from '../util/timers.js';
 import { type AllowedSettings, normalizeAllowedSettings } from './allowed-settings.js';
 import { type ClientOptions, checkClientStrings, sealClientConfig } from './client-options.js';
+import { type HostPlan, type LoadBalanceMode, parseHostPlan, type TargetSessionAttrs } from './hosts.js';
+import { normalizeReplicas, type ReplicaConfig } from './replica-options.js';
 
 /** What `resetOnRelease` accepts. */
 export const RESET_MODES = ['rollback', 'discard'] as const;
@@ -23,7 +25,11 @@ export type OnConnect = (client: import('pg').Client) => Promise<void> | void;
  * Options of `createPool`: pg's `ClientConfig` (every field reaches the driver unchanged) plus the pool's own.
  * Every timeout is in milliseconds; `Infinity` is the explicit way to wait forever.
  */
-export interface PoolConfig extends ClientConfig {
+export interface PoolConfig extends Omit<ClientConfig, 'host' | 'port'> {
+  /** The server's host, or several (an array, or libpq's comma-separated list): see `targetSessionAttrs`. */
+  host?: string | readonly string[];
+  /** The server's port, or one per host. */
+  port?: number | readonly number[];
   /** Hard bound on open server connections. Default 10. */
   max?: number;
   /** Connections kept open when idle. Default 0. */
@@ -67,6 +73,17 @@ export interface PoolConfig extends ClientConfig {
    * `session_authorization` and `search_path` included; see docs/security.md). `[]` allows none.
    */
   allowedSettings?: readonly string[];
+  /** Read replicas: read-only scopes run there (see docs/replicas.md). Each is a pool of its own. */
+  replicas?: readonly ReplicaConfig[];
+  /** With `replicas`: a replica further behind the primary than this gets no new read-only work. */
+  maxReplicaLagMillis?: number;
+  /**
+   * With several hosts: which server a connection may go to, as libpq's `target_session_attrs`. Default
+   * `'read-write'` with several hosts, `'any'` with one.
+   */
+  targetSessionAttrs?: TargetSessionAttrs;
+  /** With several hosts: `'disable'` (try them in order, the default) or `'random'`. */
+  loadBalanceHosts?: LoadBalanceMode;
   /**
    * `true`: a query with values is sent as a named prepared statement, named after its text and cached per
    * connection, so after the first run the server skips parsing and planning it (see docs/prepared-statements.md
@@ -116,6 +133,11 @@ export interface PoolSettings {
   readonly prepare: boolean;
   /** Named statements kept per connection with `prepare`. */
   readonly statementCacheSize: number;
+  /** Several hosts, or a `targetSessionAttrs`: how each connection picks its server. */
+  readonly hostPlan: HostPlan | undefined;
+  /** Each replica's own pool settings (undefined: no replicas). */
+  readonly replicas: readonly PoolSettings[] | undefined;
+  readonly maxReplicaLagMillis: number | undefined;
   /** Ask the server what became of a transaction whose COMMIT answer was lost (see `PoolConfig`). */
   readonly resolveCommitOutcome: boolean;
   /** The checked `name`; undefined: the default (`application_name`, else 'pg-scope'). */
@@ -147,6 +169,10 @@ const POOL_KEYS = [
   'allowedSettings',
   'prepare',
   'statementCacheSize',
+  'replicas',
+  'maxReplicaLagMillis',
+  'targetSessionAttrs',
+  'loadBalanceHosts',
   'resolveCommitOutcome',
   'name',
 ] as const;
@@ -180,6 +206,7 @@ const CLIENT_KEYS = [
 ] as const;
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...POOL_KEYS, ...CLIENT_KEYS]);
+const CLIENT_KEY_SET: ReadonlySet<string> = new Set<string>(CLIENT_KEYS);
 
 const DEFAULTS = {
   max: 10,
@@ -330,6 +357,15 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     throw new ConfigError('pipeline', 'is managed by pg-scope per transaction scope; remove it');
   }
   checkClientStrings(clientConfig);
+  const hostPlan = parseHostPlan(clientConfig, input.targetSessionAttrs, input.loadBalanceHosts);
+  const replicas = normalizeReplicas(input.replicas, input, CLIENT_KEY_SET, normalizePoolConfig);
+  const maxReplicaLagMillis =
+    input.maxReplicaLagMillis === undefined
+      ? undefined
+      : checkMillis('maxReplicaLagMillis', input.maxReplicaLagMillis, { allowInfinity: true });
+  if (maxReplicaLagMillis !== undefined && replicas === undefined) {
+    throw new ConfigError('maxReplicaLagMillis', 'applies to replicas; set replicas too');
+  }
 
   return Object.freeze({
     max,
@@ -351,6 +387,9 @@ export function normalizePoolConfig(config: PoolConfig | undefined): PoolSetting
     allowedSettings,
     prepare,
     statementCacheSize,
+    hostPlan,
+    replicas,
+    maxReplicaLagMillis,
     resolveCommitOutcome,
     name,
     clientConfig: sealClientConfig(clientConfig),

@@ -18,6 +18,8 @@ export interface ScopeFrame {
   /** Where the scope's connection was acquired, when stacks are captured. */
   readonly acquiredAt: Error | undefined;
   readonly parent: ScopeFrame | undefined;
+  /** `performance.now()` when a write transaction last committed inside this scope (read your writes). */
+  wroteAt?: number;
 }
 
 const storage = new AsyncLocalStorage<ScopeFrame>();
@@ -39,4 +41,24 @@ export function findFrame(pool: object): ScopeFrame | undefined {
     if (f.pool === pool && f.isOpen()) return f;
   }
   return undefined;
+}
+
+/**
+ * A write transaction of `pool` committed in the current async context: every enclosing scope of that pool
+ * remembers when, so its later read-only scopes go where that commit is visible (see `lastWrite`).
+ */
+export function noteWrite(pool: object): void {
+  const now = performance.now();
+  for (let f = storage.getStore(); f; f = f.parent) if (f.pool === pool) f.wroteAt = now;
+}
+
+/** When a write of `pool` last committed in an enclosing scope of the current async context, if one did. */
+export function lastWrite(pool: object): number | undefined {
+  let latest: number | undefined;
+  for (let f = storage.getStore(); f; f = f.parent) {
+    if (f.pool === pool && f.wroteAt !== undefined && (latest === undefined || f.wroteAt > latest)) {
+      latest = f.wroteAt;
+    }
+  }
+  return latest;
 }

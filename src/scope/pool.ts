@@ -6,7 +6,7 @@ import type { CloseOptions } from '../pool/pool-close.js';
 import { PoolCore } from '../pool/pool-core.js';
 import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
 import { findFrame, runInFrame } from '../pool/scope-context.js';
-import { type LeaseSource, poolLeaseSource } from '../tx/lease-source.js';
+import type { LeaseSource } from '../tx/lease-source.js';
 import { openTransaction, runTransaction } from '../tx/run-transaction.js';
 import type { Transaction } from '../tx/transaction.js';
 import { normalizeTxOptions, type TransactionOptions, type TxSettings } from '../tx/tx-options.js';
@@ -16,6 +16,8 @@ import type { AmbientScope } from './ambient-scope.js';
 import { Connection } from './connection.js';
 import { PgPoolView } from './pg-pool-view.js';
 import { type PingOptions, ping } from './ping.js';
+import { routedLease, routedSource } from './read-routing.js';
+import { ReplicaRouter } from './replica-router.js';
 import { RequestScope } from './request-scope.js';
 import { newConnectionCheck, scopedTransaction } from './scoped-transaction.js';
 import { UsingHint } from './using-hint.js';
@@ -31,6 +33,8 @@ export class Pool extends Queryable implements AsyncDisposable {
   #pgPool: PgPoolView | undefined;
   /** The lease source of `transaction(fn)` without options. */
   #defaultSource: LeaseSource | undefined;
+  /** With `replicas`: where read-only scopes run. */
+  readonly #replicas: ReplicaRouter | undefined;
 
   /** @internal Use `createPool`. */
   constructor(core: PoolCore<TxOutcomes>) {
@@ -38,6 +42,18 @@ export class Pool extends Queryable implements AsyncDisposable {
     this.#core = core;
     core.publicPool = this;
     this.#usingHint = new UsingHint(core.log);
+    const { replicas, maxReplicaLagMillis } = core.settings;
+    if (replicas) this.#replicas = new ReplicaRouter(core, replicas, maxReplicaLagMillis);
+  }
+
+  /** A lease for `acquire()`: from a replica for `readOnly` when the pool has replicas. */
+  #lease(options: AcquireOptions | undefined) {
+    return routedLease(this.#replicas, this.#core, options);
+  }
+
+  /** Where a transaction with `settings` gets its connections: a replica for read-only work, if any. */
+  #source(settings: TxSettings, checkNested: boolean | 'whenFull'): LeaseSource {
+    return routedSource(this.#replicas, this.#core, settings, checkNested);
   }
 
   /**
@@ -59,10 +75,10 @@ export class Pool extends Queryable implements AsyncDisposable {
     const core = this.#core;
     if (typeof fnOrOptions !== 'function') {
       checkAcquireOptions(fnOrOptions);
-      return new Connection(core, await core.lease(fnOrOptions));
+      return new Connection(core, await this.#lease(fnOrOptions));
     }
     checkAcquireOptions(maybeOptions);
-    const lease = core.leaseNow(maybeOptions?.signal) ?? (await core.lease(maybeOptions));
+    const lease = await this.#lease(maybeOptions);
     const conn = new Connection(core, lease);
     try {
       return await runInFrame(
@@ -140,7 +156,10 @@ export class Pool extends Queryable implements AsyncDisposable {
   ): Promise<T | Transaction> {
     const core = this.#core;
     if (typeof fnOrOptions !== 'function') return this.#usingTransaction(fnOrOptions);
-    if (findFrame(core)) return scopedTransaction(core, () => this.ambient(), fnOrOptions, maybeOptions);
+    if (findFrame(core)) {
+      const sourceFor = (s: TxSettings, check: boolean | 'whenFull') => this.#source(s, check);
+      return scopedTransaction(core, () => this.ambient(), fnOrOptions, maybeOptions, sourceFor);
+    }
     // The common case, a callback outside any scope of this pool: no async layer that only forwards a promise.
     let settings: TxSettings;
     try {
@@ -151,7 +170,7 @@ export class Pool extends Queryable implements AsyncDisposable {
     // Without options the settings are always the same: so is the lease source, made once per pool.
     let source = maybeOptions === undefined ? this.#defaultSource : undefined;
     if (!source) {
-      source = poolLeaseSource(core, settings, newConnectionCheck(settings));
+      source = this.#source(settings, newConnectionCheck(settings));
       if (maybeOptions === undefined) this.#defaultSource = source;
     }
     return runTransaction(core, source, settings, fnOrOptions);
@@ -161,7 +180,7 @@ export class Pool extends Queryable implements AsyncDisposable {
   async #usingTransaction(options: TransactionOptions | undefined): Promise<Transaction> {
     const core = this.#core;
     const settings = normalizeTxOptions(options, 'using', core.settings.allowedSettings);
-    const tx = await openTransaction(core, poolLeaseSource(core, settings, true), settings);
+    const tx = await openTransaction(core, this.#source(settings, true), settings);
     this.#usingHint.track(tx);
     return tx;
   }
@@ -191,8 +210,9 @@ export class Pool extends Queryable implements AsyncDisposable {
     const core = this.#core;
     const settings = normalizeTxOptions(options, 'using', core.settings.allowedSettings);
     const scope = new RequestScope(
-      () => openTransaction(core, poolLeaseSource(core, settings, false), settings),
+      () => openTransaction(core, this.#source(settings, false), settings),
       onOpen,
+      settings.readOnly,
     );
     return runInFrame(
       {
@@ -233,7 +253,8 @@ export class Pool extends Queryable implements AsyncDisposable {
 
   /** Counters and running totals. */
   stats(): PoolStats {
-    return this.#core.stats();
+    const stats = this.#core.stats();
+    return this.#replicas ? { ...stats, replicas: this.#replicas.stats() } : stats;
   }
 
   /** True once `close()` was called. */
@@ -247,8 +268,13 @@ export class Pool extends Queryable implements AsyncDisposable {
    * a second call returns the first call's promise. Never rejects for a connection that fails to close.
    */
   close(options?: CloseOptions): Promise<void> {
-    return this.#core.close(options);
+    if (!this.#replicas) return this.#core.close(options);
+    this.#closing ??= Promise.all([this.#core.close(options), this.#replicas.close(options)]).then(
+      () => undefined,
+    );
+    return this.#closing;
   }
+  #closing: Promise<void> | undefined;
 
   /** `JSON.stringify` (and so pino, given `{ pool }`): the pool's name, whether it is closed, and its counters. */
   toJSON(): {

@@ -13,10 +13,14 @@ export class RequestScope {
   #tx: Transaction | undefined;
   #finished = false;
 
+  /** Whether the request's transaction is read-only (with replicas it runs on one). */
+  readonly readOnly: boolean;
+
   /** `open`: opens the transaction (an `await using`-form transaction on a connection of its own). */
-  constructor(open: () => Promise<Transaction>, onOpen?: (tx: Transaction) => void) {
+  constructor(open: () => Promise<Transaction>, onOpen?: (tx: Transaction) => void, readOnly = false) {
     this.#open = open;
     this.#onOpen = onOpen;
+    this.readOnly = readOnly;
   }
 
   /** The transaction, opening it on first use. Rejects with `ScopeClosedError` after {@link finish}. */

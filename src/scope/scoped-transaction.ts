@@ -1,6 +1,6 @@
 import type { PoolCore } from '../pool/pool-core.js';
 import { checkJoinOptions } from '../tx/join-options.js';
-import { poolLeaseSource } from '../tx/lease-source.js';
+import type { LeaseSource } from '../tx/lease-source.js';
 import { runTransaction } from '../tx/run-transaction.js';
 import { Transaction } from '../tx/transaction.js';
 import { normalizeTxOptions, type TransactionOptions, type TxSettings } from '../tx/tx-options.js';
@@ -11,13 +11,14 @@ import { Connection } from './connection.js';
 /**
  * `pool.transaction(fn, options)` inside a scope of the pool, by `propagation`: `'required'` joins the current
  * transaction, `'nested'` opens a savepoint of it, `'requiresNew'` (or no transaction to join) opens one on a
- * connection of its own. Rejects with `ConfigError` for options the current transaction cannot honour.
+ * connection of its own (from `sourceFor`: the primary, or a replica for read-only work). Rejects with `ConfigError` for options the current transaction cannot honour.
  */
 export async function scopedTransaction<T>(
   core: PoolCore<TxOutcomes>,
   ambient: () => Promise<AmbientScope | undefined>,
   fn: (tx: Transaction) => Promise<T> | T,
   options: TransactionOptions | undefined,
+  sourceFor: (settings: TxSettings, checkNested: boolean | 'whenFull') => LeaseSource,
 ): Promise<T> {
   const settings = normalizeTxOptions(options, 'callback', core.settings.allowedSettings);
   if (settings.propagation !== 'requiresNew') {
@@ -28,7 +29,7 @@ export async function scopedTransaction<T>(
     }
     if (scope instanceof Connection) return scope.transaction(fn, options);
   }
-  return runTransaction(core, poolLeaseSource(core, settings, newConnectionCheck(settings)), settings, fn);
+  return runTransaction(core, sourceFor(settings, newConnectionCheck(settings)), settings, fn);
 }
 
 /** The nested-acquire check for a transaction on a connection of its own. */

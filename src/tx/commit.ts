@@ -1,4 +1,5 @@
 import { TransactionRolledBackError } from '../errors.js';
+import { noteWrite } from '../pool/scope-context.js';
 import { errorCode } from '../util/error-code.js';
 import { classifyCommit } from './commit-outcome.js';
 import { settleLostCommit } from './lost-commit.js';
@@ -74,6 +75,8 @@ export async function commit(tx: TxRecord): Promise<void> {
   }
   tx.sm.commit();
   outcomes.committed();
+  // Read your writes: later read-only scopes of this async context must see this commit (see replica-router).
+  if (!tx.settings.readOnly) noteWrite(tx.core);
   logCommit(log, tx, performance.now() - tx.startedAt);
   await tx.finish(undefined);
 }

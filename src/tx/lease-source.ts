@@ -9,7 +9,7 @@ export type LeaseSource =
       /** `checkNested: false`: the caller gives a connection back for it (re-sending a first flight). */
       acquire(remainingMillis: number | undefined, checkNested?: false): Promise<Lease>;
       /** A lease at once when one is free without waiting (see `PoolCore#leaseNow`), else undefined. */
-      now(): Lease | undefined;
+      now?(): Lease | undefined;
       /** `acquire(undefined, false)`, made once per source: the re-send's acquire without a deadline. */
       readonly resend: () => Promise<Lease>;
     }

@@ -1,4 +1,5 @@
 import { CommitUnknownError } from '../errors.js';
+import { noteWrite } from '../pool/scope-context.js';
 import { lostCommitVerdict, resolveUntil } from './commit-resolution.js';
 import { askCommitOutcome, type ResolvedOutcome } from './commit-resolver.js';
 import { logCommit, logCommitResolved, logRollback } from './tx-log.js';
@@ -33,6 +34,7 @@ export async function settleLostCommit(
   if (outcome === 'committed') {
     tx.sm.commit();
     outcomes.committed();
+    if (!tx.settings.readOnly) noteWrite(tx.core);
     logCommitResolved(log, tx, outcome, xid, performance.now() - started, err);
     logCommit(log, tx, performance.now() - tx.startedAt);
     return;

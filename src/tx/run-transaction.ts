@@ -82,7 +82,7 @@ async function attempts<T>(
     const lease =
       source.kind === 'connection'
         ? source.lease
-        : (source.now() ?? (await source.acquire(remainingUntil(deadline))));
+        : (source.now?.() ?? (await source.acquire(remainingUntil(deadline))));
     const tx = new Transaction(core, lease, source.kind === 'pool', settings);
     if (source.kind === 'pool') {
       // Without a deadline the source's own re-send acquire serves: no closure per transaction.
