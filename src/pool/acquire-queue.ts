@@ -10,7 +10,7 @@ import type { IdleReturns } from './idle-returns.js';
 import type { IdleStore } from './idle-store.js';
 import type { SweepHost } from './idle-sweep.js';
 import type { Lease } from './lease.js';
-import type { PoolSettings } from './pool-options.js';
+import type { PoolSettings } from './pool-config.js';
 import { WaitingLine } from './waiting-line.js';
 
 /** The store asked for a `min` connection while the pool's own attempts already fill it up to `max`. */

@@ -19,7 +19,7 @@ import type { LentLeases } from './lent-leases.js';
 import { checkNestedAcquire } from './nested-acquire.js';
 import { publishRelease, traceAcquire } from './pool-channels.js';
 import { type CloseOptions, closePool, closeTimeout } from './pool-close.js';
-import type { PoolSettings } from './pool-options.js';
+import type { PoolSettings } from './pool-config.js';
 import { assemblePool, type PoolParts } from './pool-parts.js';
 import { type OutcomeCounts, poolStats } from './pool-stats.js';
 import { findFrame } from './scope-context.js';

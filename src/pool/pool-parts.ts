@@ -11,7 +11,7 @@ import { LeakDetector } from './leak-detector.js';
 import { LentLeases } from './lent-leases.js';
 import type { ChannelSource } from './pool-channels.js';
 import type { ClosingPool } from './pool-close.js';
-import type { PoolSettings } from './pool-options.js';
+import type { PoolSettings } from './pool-config.js';
 import type { OutcomeCounts } from './pool-stats.js';
 
 /** Everything a pool is made of, wired together: what `stats()` and `close()` go through, and the returns. */

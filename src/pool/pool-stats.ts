@@ -4,7 +4,7 @@ import type { AcquireQueue } from './acquire-queue.js';
 import type { ConnectionFactory } from './connection-factory.js';
 import type { IdleStore } from './idle-store.js';
 import type { LentLeases } from './lent-leases.js';
-import type { PoolSettings } from './pool-options.js';
+import type { PoolSettings } from './pool-config.js';
 import type { WarmIdle } from './warm-idle.js';
 
 /** Counts the pool reports but does not keep itself (`PoolStats.commits`, `rollbacks`: the transactions'). */
