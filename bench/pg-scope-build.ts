@@ -8,8 +8,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export type PgScopeModule = typeof import('../src/index.js');
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-/** Inside node_modules so the compiled files resolve `pg`, `pino` and `generic-pool` as the package would. */
-const OUT_DIR = join(ROOT, 'node_modules', '.cache', 'pg-scope-bench');
+/**
+ * Inside node_modules so the compiled files resolve `pg`, `pino` and `generic-pool` as the package would.
+ * PG_SCOPE_BENCH_DIR names another folder under `node_modules/.cache` (to keep a compiled copy to compare with).
+ */
+const OUT_DIR = join(ROOT, 'node_modules', '.cache', process.env.PG_SCOPE_BENCH_DIR ?? 'pg-scope-bench');
 
 let loading: Promise<{ module: PgScopeModule; source: string }> | undefined;
 
@@ -44,8 +47,11 @@ function compile(): Promise<void> {
 export function loadPgScope(): Promise<{ module: PgScopeModule; source: string }> {
   loading ??= (async () => {
     try {
-      await rm(OUT_DIR, { recursive: true, force: true });
-      await compile();
+      // PG_SCOPE_BENCH_REUSE=1 (the hot-path driver under a profiler): the last compiled copy, when there is one.
+      if (process.env.PG_SCOPE_BENCH_REUSE !== '1' || !existsSync(join(OUT_DIR, 'index.js'))) {
+        await rm(OUT_DIR, { recursive: true, force: true });
+        await compile();
+      }
       const url = pathToFileURL(join(OUT_DIR, 'index.js')).href;
       return { module: (await import(url)) as PgScopeModule, source: 'src compiled by tsc, as published' };
     } catch (err) {

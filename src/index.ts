@@ -49,7 +49,7 @@ export {
   type PoolConfig,
   RESET_MODES,
   type ResetMode,
-} from './pool/pool-options.js';
+} from './pool/pool-config.js';
 export type { ReplicaConfig } from './pool/replica-options.js';
 export type { AmbientScope } from './scope/ambient-scope.js';
 export { Connection } from './scope/connection.js';

@@ -1,17 +1,20 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { DestroyReason } from '../logging/events.js';
 import { admission } from './acquire-admission.js';
 import type { AcquireFailures } from './acquire-failures.js';
 import { AcquireRequest, type RequestOwner } from './acquire-request.js';
 import type { ConnectGate } from './connect-gate.js';
 import type { ConnectionFactory } from './connection-factory.js';
 import { ConnectionJobs, type JobHost } from './connection-jobs.js';
+import type { IdleReturns } from './idle-returns.js';
 import type { IdleStore } from './idle-store.js';
 import type { SweepHost } from './idle-sweep.js';
 import type { Lease } from './lease.js';
-import type { PoolSettings } from './pool-options.js';
+import type { PoolSettings } from './pool-config.js';
 import { WaitingLine } from './waiting-line.js';
+
+/** The store asked for a `min` connection while the pool's own attempts already fill it up to `max`. */
+const NO_ROOM = new Error('no room for another connection');
 
 /** What the queue needs of the pool around it. */
 export interface QueueHost {
@@ -19,18 +22,19 @@ export interface QueueHost {
   readonly closing: boolean;
   /** Connections lent out now. */
   readonly borrowed: number;
-  /** Makes a lease of `client` for a caller, or destroys the client and returns undefined when it is unusable. */
-  lend(client: pg.Client, stack: Error | undefined): Lease | undefined;
-  /** Gives a connection nobody waits for back to the idle store. */
-  toStore(client: pg.Client): void;
-  /** Destroys a connection taken from the idle store. */
-  discard(client: pg.Client, reason: DestroyReason): void;
+  /**
+   * Lends `client` to a caller who asked at `started` (the lease counted and logged), or destroys the client
+   * and returns undefined when it is unusable.
+   */
+  lend(client: pg.Client, stack: Error | undefined, started: number): Lease | undefined;
 }
 
 /** The parts of the pool the queue works with. */
 export interface QueueParts {
   readonly settings: PoolSettings;
   readonly store: IdleStore;
+  /** Where a connection nobody waits for goes (warm, the store), and how one is destroyed. */
+  readonly returns: IdleReturns;
   readonly factory: ConnectionFactory;
   readonly gate: ConnectGate;
   readonly failures: AcquireFailures;
@@ -87,12 +91,24 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
 
   /** SweepHost: a broken idle connection goes. */
   destroyBroken(client: pg.Client): void {
-    this.#host.discard(client, 'broken');
+    this.#parts.returns.destroy(client, 'broken');
   }
 
-  /** Records a failed connection attempt of the store's (for `min`). */
-  connectFailed(err: unknown): void {
+  /**
+   * The store's hook for `min`. A waiting caller's connection is opened by a job and adopted; the store itself
+   * only opens connections to keep `min` (one attempt, no retry loop), never while the jobs fill the room.
+   */
+  createForMin(): Promise<pg.Client> {
+    const { store, settings } = this.#parts;
+    return store.size + this.#jobs.running > settings.max ? Promise.reject(NO_ROOM) : this.#keepMin();
+  }
+
+  /** The store's hook: a `min` attempt failed. */
+  createForMinFailed(err: unknown): void {
+    if (err === NO_ROOM) return;
     this.#jobs.failed(err);
+    // As for a job: no retry can fix it, so nobody waits for it.
+    if (this.#parts.gate.permanent) this.failedForGood();
   }
 
   /**
@@ -101,7 +117,7 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
    * into its idle list in a continuation of the promise `create()` returned, so it is there by the next
    * macrotask; `pool-fixed-size.test.ts` fails if a generic-pool upgrade changes that.
    */
-  keepMin(): Promise<pg.Client> {
+  #keepMin(): Promise<pg.Client> {
     this.#storeCreating++;
     return this.#parts.factory.connect().finally(() => {
       this.#storeCreating--;
@@ -167,10 +183,10 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
   deliver(client: pg.Client): void {
     const request = this.#waiters.size > 0 && !this.#host.closing ? this.#waiters.shift() : undefined;
     if (!request) {
-      this.#host.toStore(client);
+      this.#parts.returns.park(client);
       return;
     }
-    const lease = this.#host.lend(client, request.stack);
+    const lease = this.#host.lend(client, request.stack, request.startedAt);
     if (!lease) {
       // Broken on arrival: the waiter goes back to the front of the line.
       this.#waiters.pushFront(request);
@@ -184,6 +200,8 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
   dispatch(): void {
     if (this.#host.closing) return;
     const { store, gate, settings } = this.#parts;
+    // Connections kept warm serve callers who did not wait; a waiter is served through the store.
+    if (this.#waiters.size > 0) this.#parts.returns.flushWarm();
     // An idle connection goes to a waiter even while connection jobs run: a job may be sleeping in backoff
     // (server failing, out of slots) for seconds, and its waiter must not time out beside an idle connection.
     let unserved = this.#waiters.size - this.#inboundIdle;

@@ -6,11 +6,13 @@ import type { DestroyReason } from '../logging/events.js';
 import { LogEvent } from '../logging/events.js';
 import { raceTimeout, timerDelay } from '../util/timers.js';
 import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
+import type { ClientInfo } from './client-info.js';
 import { isConnectionLoss } from './connect-errors.js';
+import { UNSAFE_REASONS } from './destroy-reason.js';
 import { type HostConnector, HostSelector } from './host-selector.js';
 import { endClient, holdProcess, setPipelined, watchServerVersion } from './pg-client-internals.js';
 import { type ChannelSource, publishConnect } from './pool-channels.js';
-import type { PoolSettings } from './pool-options.js';
+import type { PoolSettings } from './pool-config.js';
 import { StatementCache } from './statement-cache.js';
 import { StatementPolicy } from './statement-policy.js';
 
@@ -22,32 +24,6 @@ const CANCEL_WAIT_MILLIS = 1_000;
 const END_WAIT_MILLIS = 1_000;
 /** Once the pool's close timeout has passed: the wait of one last cancel request, and of the goodbye. */
 const HURRIED_WAIT_MILLIS = 200;
-
-/** What the pool knows about each server connection it opened; kept beside the client, not on it. */
-export interface ClientInfo {
-  /** A short id for log lines. */
-  readonly id: number;
-  /** `performance.now()` when the connection opened. */
-  readonly createdAt: number;
-  /** `performance.now()` after which the connection is recycled (`maxLifetimeMillis` less jitter). */
-  readonly expiresAt: number;
-  /** Set when the connection broke (socket error, terminated backend): it must never be handed out again. */
-  brokenBy: unknown;
-  /** Queries sent through a scope handle and not yet answered. */
-  inflight: number;
-  /** Times the connection was lent to a scope (see `maxUses`). */
-  uses: number;
-  /** Its named statements, with `prepare: true`. */
-  readonly statements: StatementCache | undefined;
-}
-
-/** Destroy reasons logged at warn: the connection broke, or could not be made safe for reuse. */
-const UNSAFE_REASONS: ReadonlySet<DestroyReason> = new Set<DestroyReason>([
-  'broken',
-  'reset failed',
-  'query still running',
-  'scope ended abnormally',
-]);
 
 /**
  * Opens and closes server connections: one attempt at a time (the pool paces retries), with the connect

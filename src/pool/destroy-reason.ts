@@ -1,5 +1,5 @@
 import type { DestroyReason } from '../logging/events.js';
-import type { ClientInfo } from './connection-factory.js';
+import type { ClientInfo } from './client-info.js';
 
 /**
  * Why a connection cannot be lent or kept, once the caller knows it must go: the pool is closing, or it broke
@@ -13,3 +13,11 @@ export function unusableReason(
   if (closing) return 'pool closed';
   return info === undefined || info.brokenBy !== undefined ? 'broken' : otherwise;
 }
+
+/** Destroy reasons logged at warn: the connection broke, or could not be made safe for reuse. */
+export const UNSAFE_REASONS: ReadonlySet<DestroyReason> = new Set<DestroyReason>([
+  'broken',
+  'reset failed',
+  'query still running',
+  'scope ended abnormally',
+]);

@@ -3,7 +3,7 @@ import type { DestroyReason } from '../logging/events.js';
 import { LogEvent } from '../logging/events.js';
 import type { Lease } from './lease.js';
 import { forgetAllStatements } from './pg-statements.js';
-import type { ResetMode } from './pool-options.js';
+import type { ResetMode } from './pool-config.js';
 
 /** What happens to a returned connection: reused as it is, reset on the server first, or destroyed. */
 export type ReturnVerdict =

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { ScopeClosedError } from '../errors.js';
 import { queryChannel, type TransactionMessage } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
-import type { ClientInfo } from './connection-factory.js';
+import type { ClientInfo } from './client-info.js';
 import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
 import { type ChannelSource, traceQuery } from './pool-channels.js';
 import type { StatementCache } from './statement-cache.js';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { NestedAcquireError } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
-import type { NestedAcquireMode } from './pool-options.js';
+import type { NestedAcquireMode } from './pool-config.js';
 import { findFrame } from './scope-context.js';
 
 /**

@@ -7,7 +7,8 @@ import { ConfigError, PoolClosedError } from '../errors.js';
 import { createPool, type Pool } from '../index.js';
 import { normalizeTxOptions, type TransactionOptions } from '../tx/tx-options.js';
 import type { AcquireOptions } from './acquire-options.js';
-import { normalizePoolConfig, type PoolConfig } from './pool-options.js';
+import type { PoolConfig } from './pool-config.js';
+import { normalizePoolConfig } from './pool-options.js';
 
 /**
  * Property tests of every options object the library takes (pool, transaction, acquire, request middleware)

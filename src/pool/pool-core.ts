@@ -6,29 +6,25 @@ import { acquireChannel, releaseChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
-import { AcquireFailures } from './acquire-failures.js';
 import type { AcquireOptions } from './acquire-options.js';
-import { AcquireQueue, type QueueHost } from './acquire-queue.js';
-import { ConnectGate } from './connect-gate.js';
-import { ConnectionFactory } from './connection-factory.js';
+import type { AcquireQueue, QueueHost } from './acquire-queue.js';
+import type { ConnectionFactory } from './connection-factory.js';
 import { unusableReason } from './destroy-reason.js';
-import { createIdleStore, type IdleStore } from './idle-store.js';
-import { IdleSweep } from './idle-sweep.js';
-import { LeakDetector } from './leak-detector.js';
+import type { IdleReturns } from './idle-returns.js';
+import type { IdleStore } from './idle-store.js';
 import { Lease, type LeaseOwner } from './lease.js';
 import { logLent, logReturned } from './lease-events.js';
 import { returnLease } from './lease-return.js';
-import { LentLeases } from './lent-leases.js';
+import type { LentLeases } from './lent-leases.js';
 import { checkNestedAcquire } from './nested-acquire.js';
 import { publishRelease, traceAcquire } from './pool-channels.js';
-import { type CloseOptions, type ClosingPool, closePool, closeTimeout } from './pool-close.js';
-import type { PoolSettings } from './pool-options.js';
+import { type CloseOptions, closePool, closeTimeout } from './pool-close.js';
+import type { PoolSettings } from './pool-config.js';
+import { assemblePool, type PoolParts } from './pool-parts.js';
 import { type OutcomeCounts, poolStats } from './pool-stats.js';
+import { findFrame } from './scope-context.js';
 
 export type { OutcomeCounts } from './pool-stats.js';
-
-/** The store asked for a `min` connection while the pool's own attempts already fill it up to `max`. */
-const NO_ROOM = new Error('no room for another connection');
 
 /**
  * The bounded pool: the idle store keeps the connections, and this class owns everything a caller waits for —
@@ -43,25 +39,20 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   /** @internal The transactions' totals, which `stats()` reports (kept by the layer above). */
   readonly outcomes: O;
   readonly #factory: ConnectionFactory;
-  readonly #gate = new ConnectGate();
   readonly #store: IdleStore;
-  readonly #failures: AcquireFailures;
   readonly #queue: AcquireQueue;
-  readonly #leases = new LentLeases();
-  readonly #stopping = new AbortController();
+  readonly #leases: LentLeases;
+  readonly #returns: IdleReturns;
   /** The parts `stats()` and `close()` go through. */
-  readonly #parts: ClosingPool;
+  readonly #parts: PoolParts;
   /** The pool's life: lending, closing (close() called), closed (every connection gone). */
   #phase: 'open' | 'closing' | 'closed' = 'open';
   #closing: Promise<void> | undefined;
-  readonly #leaks: LeakDetector | undefined;
   readonly #captureStacks: boolean;
   /** The pool's name in log lines, channels, metrics and spans (`name`, `application_name` or 'pg-scope'). */
   readonly #name: string;
   /** @internal The public pool object, named in diagnostics_channel messages (set by the layer above). */
   publicPool: object = this;
-  /** Why the pool destroys a connection (and for which scope), for the store's destroy hook to log. */
-  readonly #destroyReasons = new WeakMap<pg.Client, { reason: DestroyReason; lease: Lease | undefined }>();
 
   constructor(settings: PoolSettings, outcomes: O) {
     this.settings = settings;
@@ -70,60 +61,16 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     const redactor = new Redactor(cc.secrets());
     this.#name = redactor.text(settings.name ?? poolName(cc));
     this.log = createPoolLogger(settings.logger, this.#name, redactor);
-    this.#failures = new AcquireFailures(this, this.#gate, redactor, this.log);
-    this.#factory = new ConnectionFactory(settings, this.log);
-    this.#factory.channelSource = this;
     // A stack costs microseconds per acquire: only leak detection, which must say where the holder got its
     // connection, captures one for every acquire.
     this.#captureStacks = settings.leakDetectionMillis > 0;
-    if (settings.leakDetectionMillis > 0) {
-      this.#leaks = new LeakDetector(this.log, this.#leases, settings.leakDetectionMillis);
-    }
-    this.#store = createIdleStore(
-      {
-        // A waiting caller's connection is opened by a job and adopted; the store itself only opens
-        // connections to keep `min` (one attempt, no retry loop), never while the jobs fill the room to `max`.
-        createForMin: () =>
-          this.#store.size + this.#queue.connecting > settings.max
-            ? Promise.reject(NO_ROOM)
-            : this.#queue.keepMin(),
-        destroy: (client) => {
-          const why = this.#destroyReasons.get(client);
-          const reason = why?.reason ?? unusableReason(this.#factory.info(client), this.closing, 'idle');
-          return this.#factory.destroy(client, reason, why?.lease);
-        },
-        createError: (err) => {
-          if (err === NO_ROOM) return;
-          this.#queue.connectFailed(err);
-          // As for a job: no retry can fix it, so nobody waits for it.
-          if (this.#gate.permanent) this.#queue.failedForGood();
-        },
-      },
-      settings,
-    );
-    this.#queue = new AcquireQueue(this, {
-      settings,
-      store: this.#store,
-      factory: this.#factory,
-      gate: this.#gate,
-      failures: this.#failures,
-      log: this.log,
-      stop: this.#stopping.signal,
-    });
-    const sweep = new IdleSweep(this.#store, this.#queue);
-    this.#factory.onBroken = () => sweep.schedule();
-    this.#parts = {
-      settings,
-      log: this.log,
-      queue: this.#queue,
-      failures: this.#failures,
-      stopping: this.#stopping,
-      leaks: this.#leaks,
-      factory: this.#factory,
-      leases: this.#leases,
-      store: this.#store,
-      outcomes,
-    };
+    const parts = assemblePool(this, settings, outcomes, this.log, redactor);
+    this.#parts = parts;
+    this.#factory = parts.factory;
+    this.#store = parts.store;
+    this.#queue = parts.queue;
+    this.#leases = parts.leases;
+    this.#returns = parts.returns;
     this.#store.start();
   }
 
@@ -142,19 +89,39 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     return poolStats(this.#parts, this.#phase === 'closed');
   }
 
-  /** @internal The lease lent longest ago. */
+  /** @internal FailureContext: the lease lent longest ago. */
   oldestLease(): Lease | undefined {
     return this.#leases.oldest();
   }
 
   /** @internal Aborted when `close()` starts: sleeps on the pool's behalf (retry backoff) end then. */
   get closingSignal(): AbortSignal {
-    return this.#stopping.signal;
+    return this.#parts.stopping.signal;
   }
 
   /** @internal QueueHost: true once `close()` was called (closing, or closed). */
   get closing(): boolean {
     return this.#phase !== 'open';
+  }
+
+  /**
+   * @internal A lease at once, without a promise, when nothing stands in the way: the pool is open, nobody
+   * waits, a connection was given back warm, and no enclosing scope of this pool is in the current context
+   * (nested-acquire detection then has its say in {@link lease}). Else undefined: call {@link lease}.
+   */
+  leaseNow(signal: AbortSignal | undefined, checkNested: boolean | 'whenFull' = true): Lease | undefined {
+    if (
+      this.#returns.warm.size === 0 ||
+      acquireChannel.hasSubscribers ||
+      this.#queue.waiting > 0 ||
+      this.#phase !== 'open' ||
+      this.#captureStacks ||
+      signal?.aborted ||
+      (checkNested === true && this.settings.nestedAcquire !== 'allow' && findFrame(this) !== undefined)
+    ) {
+      return undefined;
+    }
+    return this.lend(this.#returns.warm.pop() as pg.Client, undefined, performance.now());
   }
 
   /**
@@ -167,45 +134,66 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     return traceAcquire(this, timeoutMillis, () => this.#lease(options, checkNested));
   }
 
-  async #lease(options: AcquireOptions | undefined, checkNested: boolean | 'whenFull'): Promise<Lease> {
-    if (this.#phase !== 'open') throw new PoolClosedError();
-    const signal = options?.signal;
-    if (signal?.aborted) throw signal.reason;
-    const stack = this.#captureStacks ? new Error('connection acquired here') : undefined;
-    const s = this.settings;
-    // 'whenFull' (propagation 'requiresNew'): the hazard only when this acquire would have to wait for a
-    // borrowed connection.
-    if (
-      s.nestedAcquire !== 'allow' &&
-      (checkNested === true || (checkNested === 'whenFull' && this.#full()))
-    ) {
-      checkNestedAcquire(this, s.nestedAcquire, this.log, stack);
+  #lease(options: AcquireOptions | undefined, checkNested: boolean | 'whenFull'): Promise<Lease> {
+    let stack: Error | undefined;
+    try {
+      if (this.#phase !== 'open') throw new PoolClosedError();
+      if (options?.signal?.aborted) throw options.signal.reason;
+      stack = this.#captureStacks ? new Error('connection acquired here') : undefined;
+      const mode = this.settings.nestedAcquire;
+      // 'whenFull' (propagation 'requiresNew'): the hazard only when this acquire would have to wait for a
+      // borrowed connection.
+      if (mode !== 'allow' && (checkNested === true || (checkNested === 'whenFull' && this.#full()))) {
+        checkNestedAcquire(this, mode, this.log, stack);
+      }
+    } catch (err) {
+      return Promise.reject(err);
     }
     const started = performance.now();
-    // Fast path: nobody waits and a connection is idle. An idle connection the store already owes to one of
-    // its own pending acquires (an adopted one) is not free: taking it would leave a store acquire pending
-    // with nothing to hand over, and the store would loop on create() (NO_ROOM) without end.
+    const store = this.#store;
+    if (this.#queue.waiting === 0 && (this.#returns.warm.size > 0 || store.available > store.pending)) {
+      return this.#leaseIdle(options, stack, started);
+    }
+    return this.#queue.wait(
+      options?.timeoutMillis ?? this.settings.acquireTimeoutMillis,
+      options?.signal,
+      stack,
+      started,
+      false,
+    );
+  }
+
+  /**
+   * Nobody waits and a connection is idle (warm first). One the store owes to its own pending acquire (an
+   * adopted one) is not free: taking it leaves that acquire with nothing, and the store loops on create().
+   */
+  async #leaseIdle(
+    options: AcquireOptions | undefined,
+    stack: Error | undefined,
+    started: number,
+  ): Promise<Lease> {
     let first = false;
-    while (this.#queue.waiting === 0 && this.#store.available > this.#store.pending) {
-      const lease = this.lend(await this.#store.acquire(), stack);
-      if (lease) return this.#lent(lease, started);
+    const store = this.#store;
+    while (this.#queue.waiting === 0) {
+      let client = this.#returns.warm.pop();
+      if (client === undefined) {
+        if (store.available <= store.pending) break;
+        client = await store.acquire();
+      }
+      const lease = this.lend(client, stack, started);
+      if (lease) return lease;
       // The idle connection was broken: later callers may have queued meanwhile, but this one came first.
       first = true;
     }
-    const lease = await this.#queue.wait(
-      options?.timeoutMillis ?? s.acquireTimeoutMillis,
-      signal,
-      stack,
-      started,
-      first,
-    );
-    return this.#lent(lease, started);
+    const timeoutMillis = options?.timeoutMillis ?? this.settings.acquireTimeoutMillis;
+    return this.#queue.wait(timeoutMillis, options?.signal, stack, started, first);
   }
 
   /** No idle connection free for a new caller and no room to open one: a new acquire waits for a return. */
   #full(): boolean {
     const store = this.#store;
-    const idleFree = this.#queue.waiting === 0 && store.available > store.pending;
+    const idleFree =
+      this.#queue.waiting === 0 && (this.#returns.warm.size > 0 || store.available > store.pending);
     return !idleFree && store.size + this.#queue.connecting >= this.settings.max;
   }
 
@@ -214,19 +202,19 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     return this.#leases.size;
   }
 
-  /** @internal QueueHost: a lease of `client`, or undefined (the client destroyed) when it is unusable. */
-  lend(client: pg.Client, stack: Error | undefined): Lease | undefined {
+  /**
+   * @internal QueueHost: lends `client` to a caller who asked at `started` (counted and logged), or destroys it
+   * and returns undefined when it is unusable.
+   */
+  lend(client: pg.Client, stack: Error | undefined, started: number): Lease | undefined {
     const info = this.#factory.info(client);
     if (!info || info.brokenBy !== undefined || performance.now() >= info.expiresAt || this.closing) {
-      this.#storeDestroy(client, unusableReason(info, this.closing, 'expired'));
+      this.#returns.destroy(client, unusableReason(info, this.closing, 'expired'));
       return undefined;
     }
     this.#factory.markIdle(client, false);
     info.uses++;
-    return new Lease(this, client, info, stack);
-  }
-
-  #lent(lease: Lease, started: number): Lease {
+    const lease = new Lease(this, client, info, stack);
     this.#leases.add(lease);
     logLent(this.log, lease, lease.acquiredAt - started, this.settings.slowAcquireMillis, this);
     return lease;
@@ -247,34 +235,8 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     // a round through the store's release and acquire costs CPU and leaves the connection idle meanwhile.
     if (reason === undefined && lease.info.brokenBy === undefined && !this.closing)
       this.#queue.deliver(client);
-    else this.#storeDestroy(client, reason ?? unusableReason(lease.info, this.closing, 'broken'), lease);
+    else this.#returns.destroy(client, reason ?? unusableReason(lease.info, this.closing, 'broken'), lease);
   };
-
-  /** @internal QueueHost: destroys a connection taken from the store. */
-  discard(client: pg.Client, reason: DestroyReason): void {
-    this.#storeDestroy(client, reason);
-  }
-
-  /** @internal QueueHost: gives a connection nobody waits for back to the store. */
-  toStore(client: pg.Client): void {
-    this.#factory.markIdle(client, true);
-    this.#store.release(client).then(
-      () => this.#queue.dispatch(),
-      () => {
-        // Not a loan of the store (cannot happen by construction); nothing to give back.
-      },
-    );
-  }
-
-  #storeDestroy(client: pg.Client, reason: DestroyReason, lease?: Lease): void {
-    this.#destroyReasons.set(client, { reason, lease });
-    this.#store.destroy(client).then(
-      () => this.#queue.dispatch(),
-      () => {
-        // Not a loan of the store (cannot happen by construction).
-      },
-    );
-  }
 
   /** @internal LeaseOwner. */
   noteQueryError(client: pg.Client, err: unknown): void {
@@ -289,6 +251,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
     if (this.#closing) return this.#closing;
     const timeoutMillis = closeTimeout(options);
     this.#phase = 'closing';
+    this.#returns.warm.flush();
     this.#closing = closePool(this.#parts, timeoutMillis).then(() => {
       this.#phase = 'closed';
     });

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
 import { createPool } from '../index.js';
 import { describeValue } from '../util/option-checks.js';
-import { normalizePoolConfig, type PoolConfig } from './pool-options.js';
+import type { PoolConfig } from './pool-config.js';
+import { normalizePoolConfig } from './pool-options.js';
 
 /** Calls `createPool(config)` and returns what it threw; fails the test when it did not throw. */
 function configErrorOf(config: unknown): ConfigError {

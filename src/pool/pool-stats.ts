@@ -4,7 +4,8 @@ import type { AcquireQueue } from './acquire-queue.js';
 import type { ConnectionFactory } from './connection-factory.js';
 import type { IdleStore } from './idle-store.js';
 import type { LentLeases } from './lent-leases.js';
-import type { PoolSettings } from './pool-options.js';
+import type { PoolSettings } from './pool-config.js';
+import type { WarmIdle } from './warm-idle.js';
 
 /** Counts the pool reports but does not keep itself (`PoolStats.commits`, `rollbacks`: the transactions'). */
 export interface OutcomeCounts {
@@ -18,6 +19,7 @@ export interface CountedPool {
   readonly store: IdleStore;
   readonly queue: AcquireQueue;
   readonly leases: LentLeases;
+  readonly warm: WarmIdle;
   readonly factory: ConnectionFactory;
   readonly failures: AcquireFailures;
   readonly outcomes: OutcomeCounts;
@@ -31,7 +33,7 @@ export function poolStats(pool: CountedPool, closed: boolean): PoolStats {
     max: pool.settings.max,
     min: pool.settings.min,
     size: store.size + queue.connecting,
-    idle: closed ? 0 : store.available,
+    idle: closed ? 0 : store.available + pool.warm.size,
     borrowed: leases.size,
     waiting: queue.waiting,
     acquired: leases.acquired,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
 import { checkAcquireOptions } from './acquire-options.js';
-import { normalizePoolConfig, type PoolConfig } from './pool-options.js';
+import type { PoolConfig } from './pool-config.js';
+import { normalizePoolConfig } from './pool-options.js';
 
 function fieldOf(config: unknown): string | undefined {
   try {

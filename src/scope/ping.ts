@@ -1,7 +1,7 @@
 import { ConfigError, ConnectError } from '../errors.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
+import type { PoolSettings } from '../pool/pool-config.js';
 import type { PoolCore } from '../pool/pool-core.js';
-import type { PoolSettings } from '../pool/pool-options.js';
 import { checkMillis, describeValue } from '../util/option-checks.js';
 import { raceTimeout } from '../util/timers.js';
 

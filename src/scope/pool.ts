@@ -3,8 +3,9 @@ import type pg from 'pg';
 import type { PoolStats } from '../errors.js';
 import { type AcquireOptions, checkAcquireOptions } from '../pool/acquire-options.js';
 import type { CloseOptions } from '../pool/pool-close.js';
+import type { PoolConfig } from '../pool/pool-config.js';
 import { PoolCore } from '../pool/pool-core.js';
-import { normalizePoolConfig, type PoolConfig } from '../pool/pool-options.js';
+import { normalizePoolConfig } from '../pool/pool-options.js';
 import { findFrame, runInFrame } from '../pool/scope-context.js';
 import type { LeaseSource } from '../tx/lease-source.js';
 import { openTransaction, runTransaction } from '../tx/run-transaction.js';
@@ -124,7 +125,7 @@ export class Pool extends Queryable implements AsyncDisposable {
       if (scope) return scope.query<R>(text, values);
     }
     if (this.#usingHint.watching) this.#usingHint.outside();
-    const lease = await this.#core.lease();
+    const lease = this.#core.leaseNow(undefined) ?? (await this.#core.lease());
     try {
       return await lease.query<R>(text, values);
     } finally {

@@ -8,6 +8,8 @@ export type LeaseSource =
       readonly kind: 'pool';
       /** `checkNested: false`: the caller gives a connection back for it (re-sending a first flight). */
       acquire(remainingMillis: number | undefined, checkNested?: false): Promise<Lease>;
+      /** A lease at once when one is free without waiting (see `PoolCore#leaseNow`), else undefined. */
+      now?(): Lease | undefined;
       /** `acquire(undefined, false)`, made once per source: the re-send's acquire without a deadline. */
       readonly resend: () => Promise<Lease>;
     }
@@ -34,5 +36,11 @@ export function poolLeaseSource(
           },
       nested ?? checkNested,
     );
-  return { kind: 'pool', acquire, resend: () => acquire(undefined, false) };
+  const signal = settings.signal;
+  return {
+    kind: 'pool',
+    acquire,
+    now: () => core.leaseNow(signal, checkNested),
+    resend: () => acquire(undefined, false),
+  };
 }

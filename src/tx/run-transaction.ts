@@ -85,7 +85,10 @@ async function attempts<T>(
   // An already aborted signal: reject at once, without running the callback (on `conn.transaction` too).
   settings.signal?.throwIfAborted();
   for (let attempt = 1; ; attempt++) {
-    const lease = source.kind === 'pool' ? await source.acquire(remainingUntil(deadline)) : source.lease;
+    const lease =
+      source.kind === 'connection'
+        ? source.lease
+        : (source.now?.() ?? (await source.acquire(remainingUntil(deadline))));
     const tx = new Transaction(core, lease, source.kind === 'pool', settings);
     if (trace) lease.tracedTransaction = trace;
     if (source.kind === 'pool') {
