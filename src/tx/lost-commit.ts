@@ -40,7 +40,8 @@ export async function settleLostCommit(
     return;
   }
   tx.sm.fail();
-  if (outcome === 'unknown') throw new CommitUnknownError(err, xid);
+  // The cause is the first sign of the loss: the id statement's, when it failed before COMMIT's own error.
+  if (outcome === 'unknown') throw new CommitUnknownError(capture?.lostBy ?? err, xid);
   // Nothing committed: as for a connection lost before COMMIT was sent.
   outcomes.rolledBack();
   logCommitResolved(log, tx, outcome, xid, performance.now() - started, err);

@@ -28,6 +28,11 @@ function configFor(text: string): pg.QueryArrayConfig {
  */
 export class XidCapture {
   #answer: XidAnswer = 'pending';
+  /**
+   * How the connection was lost, when it was lost while this statement (ahead of COMMIT) waited: the first sign
+   * of the loss (pg's `Query read timeout` under `query_timeout`), where COMMIT behind it only sees the close.
+   */
+  lostBy: Error | undefined;
 
   /** Sends the statement on `lease`, which must then send COMMIT in the same tick. */
   constructor(lease: Lease) {
@@ -40,6 +45,7 @@ export class XidCapture {
     if (err) {
       // The COMMIT behind it settles the transaction either way; only whether the server answered matters.
       if (isServerAnswer(err)) this.#answer = 'refused';
+      else this.lostBy = err;
       return;
     }
     this.#answer = { xid: result?.rows[0]?.[0] ?? null };
