@@ -11,7 +11,8 @@ import type { XidCapture } from './xid-capture.js';
  * its place in the pool can serve the question; then, when the transaction's id was learned in COMMIT's
  * flight (`capture`), the server is asked what became of it, until the scope's deadline or 5 s:
  * committed → resolves (counted as a commit); aborted → rejects with `err`, which `isRetryable` accepts;
- * anything else → rejects with `CommitUnknownError` (with the id when known).
+ * anything else → rejects with `CommitUnknownError` (with the id when known). A `readOnly` transaction has
+ * nothing to ask about and nothing that could be lost: it rejects with `err` at once.
  */
 export async function settleLostCommit(
   tx: TxRecord,
@@ -20,6 +21,16 @@ export async function settleLostCommit(
 ): Promise<void> {
   const { log, outcomes } = tx.core;
   const started = performance.now();
+  if (tx.settings.readOnly && tx.core.settings.resolveCommitOutcome) {
+    // READ ONLY: PostgreSQL refused every write, so whichever way COMMIT went no data changed. Rejected as a
+    // connection lost before COMMIT (retryable: `retry` runs the reads again), not as an unknown outcome that
+    // nobody could reconcile. (A NOTIFY sent in it may or may not have been delivered.)
+    await tx.finish('broken');
+    tx.sm.fail();
+    outcomes.rolledBack();
+    logRollback(log, tx, 'connection lost', err);
+    throw err;
+  }
   const answer = tx.xid !== undefined ? { xid: tx.xid } : (capture?.answer ?? 'notAsked');
   const verdict = lostCommitVerdict(answer);
   const xid = typeof answer === 'object' ? (answer.xid ?? undefined) : undefined;
