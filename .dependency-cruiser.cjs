@@ -41,8 +41,8 @@ module.exports = {
     {
       name: 'base-not-above',
       severity: 'error',
-      comment: 'src/util, src/logging and src/errors.ts are the bottom layer.',
-      from: { path: '(^|/)src/(util/|logging/|errors\\.ts$)', pathNot: TESTS },
+      comment: 'src/util, src/logging, src/errors.ts and src/stats.ts are the bottom layer.',
+      from: { path: '(^|/)src/(util/|logging/|errors\\.ts$|stats\\.ts$)', pathNot: TESTS },
       to: { path: '(^|/)src/(pool|tx|scope|adapters)/|(^|/)src/index\\.ts$' },
     },
     {
@@ -54,7 +54,7 @@ module.exports = {
       // A package's own build may have a src/ folder (@opentelemetry/api's build/src/): not ours.
       to: {
         path: '(^|/)src/',
-        pathNot: '(^|/)src/(index\\.ts|errors\\.ts|adapters/|util/)|(^|/)node_modules/',
+        pathNot: '(^|/)src/(index\\.ts|errors\\.ts|stats\\.ts|adapters/|util/)|(^|/)node_modules/',
       },
     },
   ],

@@ -7,12 +7,12 @@ import {
   NestedAcquireError,
   PoolClosedError,
   PoolExhaustedError,
-  type PoolStats,
   SavepointOpenError,
   ScopeClosedError,
   TransactionRolledBackError,
   TransactionTimeoutError,
 } from './errors.js';
+import type { PoolStats } from './stats.js';
 
 const SECRET = 'Err-Pw-SECRET';
 

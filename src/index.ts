@@ -6,17 +6,14 @@ export {
   CommitUnknownError,
   ConfigError,
   ConnectError,
-  type LongestBorrow,
   NestedAcquireError,
   PgScopeError,
   type PgScopeErrorCode,
   PoolClosedError,
   PoolExhaustedError,
   type PoolExhaustedReason,
-  type PoolStats,
   SavepointOpenError,
   ScopeClosedError,
-  type StatementStats,
   TransactionRolledBackError,
   TransactionTimeoutError,
   UnsupportedStatementError,
@@ -55,6 +52,7 @@ export type { AmbientScope } from './scope/ambient-scope.js';
 export { Connection } from './scope/connection.js';
 export type { PingOptions } from './scope/ping.js';
 export { createPool, Pool } from './scope/pool.js';
+export type { LongestBorrow, PoolStats, StatementStats } from './stats.js';
 export { isRetryable } from './tx/retry.js';
 export { Transaction } from './tx/transaction.js';
 export type { TransactionState } from './tx/transaction-state.js';

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import { ConnectError, PoolExhaustedError, type PoolExhaustedReason, type PoolStats } from '../errors.js';
+import { ConnectError, PoolExhaustedError, type PoolExhaustedReason } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
 import type { Redactor } from '../logging/redact.js';
 import { thrownMessage } from '../logging/thrown-value.js';
 import { WarnThrottle } from '../logging/warn-throttle.js';
+import type { PoolStats } from '../stats.js';
 import type { ConnectGate } from './connect-gate.js';
 import type { Lease } from './lease.js';
 

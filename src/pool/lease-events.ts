@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { PoolStats } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
+import type { PoolStats } from '../stats.js';
 import type { Lease } from './lease.js';
 
 /**

@@ -1,11 +1,12 @@
 import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { PoolClosedError, type PoolStats } from '../errors.js';
+import { PoolClosedError } from '../errors.js';
 import { acquireChannel, releaseChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
+import type { PoolStats } from '../stats.js';
 import type { AcquireOptions } from './acquire-options.js';
 import type { AcquireQueue, QueueHost } from './acquire-queue.js';
 import type { ConnectionFactory } from './connection-factory.js';

@@ -1,4 +1,4 @@
-import type { PoolStats } from '../errors.js';
+import type { PoolStats } from '../stats.js';
 import type { AcquireFailures } from './acquire-failures.js';
 import type { AcquireQueue } from './acquire-queue.js';
 import type { ConnectionFactory } from './connection-factory.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { StatementStats } from '../errors.js';
 import { LogEvent } from '../logging/events.js';
+import type { StatementStats } from '../stats.js';
 
 /**
  * Named statements that vanished (`26000` for a statement the connection had prepared, `42P05` for one it

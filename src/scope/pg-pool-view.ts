@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
-import type { PoolStats } from '../errors.js';
+import type { PoolStats } from '../stats.js';
 import type { AmbientScope } from './ambient-scope.js';
 import type { Connection } from './connection.js';
 import { PgClientView, settle } from './pg-client-view.js';

@@ -1,12 +1,12 @@
 import { type InspectOptions, inspect } from 'node:util';
 import type pg from 'pg';
-import type { PoolStats } from '../errors.js';
 import { type AcquireOptions, checkAcquireOptions } from '../pool/acquire-options.js';
 import type { CloseOptions } from '../pool/pool-close.js';
 import type { PoolConfig } from '../pool/pool-config.js';
 import { PoolCore } from '../pool/pool-core.js';
 import { normalizePoolConfig } from '../pool/pool-options.js';
 import { findFrame, runInFrame } from '../pool/scope-context.js';
+import type { PoolStats } from '../stats.js';
 import type { LeaseSource } from '../tx/lease-source.js';
 import { openTransaction, runTransaction } from '../tx/run-transaction.js';
 import type { Transaction } from '../tx/transaction.js';

@@ -1,10 +1,11 @@
-import { ConnectError, PoolExhaustedError, type PoolStats } from '../errors.js';
+import { ConnectError, PoolExhaustedError } from '../errors.js';
 import type { AcquireOptions } from '../pool/acquire-options.js';
 import { hostLabel } from '../pool/hosts.js';
 import type { Lease } from '../pool/lease.js';
 import type { CloseOptions } from '../pool/pool-close.js';
 import type { PoolSettings } from '../pool/pool-config.js';
 import { PoolCore } from '../pool/pool-core.js';
+import type { PoolStats } from '../stats.js';
 import type { LeaseSource } from '../tx/lease-source.js';
 import type { TxSettings } from '../tx/tx-options.js';
 import { TxOutcomes } from '../tx/tx-outcomes.js';
