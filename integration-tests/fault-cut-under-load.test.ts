@@ -85,7 +85,9 @@ describe('fault: every connection cut during load', () => {
       `cut under load: ${CALLS} calls, ${committed.size} committed, ${failed.size} failed (connection lost), ` +
         `${unknown.size} commit unknown, max settle ${Math.round(maxMillis)} ms`,
     );
-    expect(failed.size + unknown.size).toBeGreaterThan(0);
+    // The cut reached open connections. Every call may still succeed: a first flight found dead is re-sent on
+    // another connection, and a COMMIT lost in flight is asked about on another one.
+    expect(pool.stats().destroyed, 'connections the cut closed').toBeGreaterThan(0);
     expect(committed.size).toBeGreaterThan(0);
 
     const { rows } = await pool.query<{ id: string }>('select id from writes');
