@@ -1,3 +1,4 @@
+import { queryChannel } from '../logging/channels.js';
 import { isConnectionLoss, isQueryTimeout } from '../pool/connect-errors.js';
 import type { Lease } from '../pool/lease.js';
 import type { TxSettings } from './tx-options.js';
@@ -52,9 +53,18 @@ export class FirstFlight {
       this.#beginError ??= err;
       onError(err);
     };
-    lease.query(settings.begin).then(() => {
-      this.#answered = true;
-    }, record);
+    if (pipeline && !queryChannel.hasSubscribers && lease.state === 'leased') {
+      // The statement sent behind it in this tick keeps the connection counted as busy and pipelined, and
+      // fails the same way if the connection does: BEGIN needs no promise of its own (pg's callback form).
+      lease.rawClient.query(settings.begin, (err: Error | null) => {
+        if (err) record(err);
+        else this.#answered = true;
+      });
+    } else {
+      lease.query(settings.begin).then(() => {
+        this.#answered = true;
+      }, record);
+    }
     if (settings.settingsSql)
       lease.query(settings.settingsSql, settings.settingParams as string[]).catch(record);
     return true;

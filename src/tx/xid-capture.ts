@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { queryChannel } from '../logging/channels.js';
 import type { Lease } from '../pool/lease.js';
 import { serverVersion } from '../pool/pg-client-internals.js';
 import { captureXidSql, isServerAnswer, type XidAnswer } from './commit-resolution.js';
@@ -70,18 +71,34 @@ export function wroteLast(lease: Lease): boolean {
  * pg's pipeline mode), once its first write has been answered: the id is then known long before COMMIT, and
  * its answer arrives with that statement's, so the success path gains no round trip and usually no extra
  * read. COMMIT then needs no statement of its own for it. A failure or NULL leaves it to COMMIT's flight.
+ *
+ * Like {@link XidCapture} it goes to pg's client directly with a callback (the statement behind it keeps the
+ * connection counted as busy and pipelined, and fails the same way it would), unless `pg-scope:query` has
+ * subscribers: then it goes through the lease, which publishes it.
  */
 export function askXidEarly(tx: TxRecord): void {
   tx.xidAsked = true;
   if (tx.settings.readOnly) return;
   const lease = tx.lease;
+  const text = captureXidSql(serverVersion(lease.rawClient));
+  if (!queryChannel.hasSubscribers && lease.state === 'leased') {
+    lease.startPipeline();
+    lease.rawClient.query(
+      configFor(text),
+      (err: Error | null, result: pg.QueryArrayResult<[string | null]> | undefined) => {
+        // A failure: the statement behind it fails the same way, and reports it; COMMIT's flight asks again.
+        if (!err) tx.xid = result?.rows[0]?.[0] ?? undefined;
+      },
+    );
+    return;
+  }
   lease.startPipeline();
-  lease.query<{ xid: string | null }>(captureXidSql(serverVersion(lease.rawClient))).then(
+  lease.query<{ xid: string | null }>(text).then(
     (result) => {
       tx.xid = result.rows[0]?.xid ?? undefined;
     },
     () => {
-      // The statement behind it fails the same way, and reports it; COMMIT's flight asks again.
+      // As above.
     },
   );
 }
