@@ -5,16 +5,9 @@ import { serverVersion } from '../pool/pg-client-internals.js';
 import { captureXidSql, isServerAnswer, type XidAnswer } from './commit-resolution.js';
 import type { TxRecord } from './tx-record.js';
 
-/** The statement for each SQL text, made once: pg reads a query config and never writes to it. */
-const configs = new Map<string, pg.QueryArrayConfig>();
-
-function configFor(text: string): pg.QueryArrayConfig {
-  let config = configs.get(text);
-  if (!config) {
-    config = { text, rowMode: 'array' };
-    configs.set(text, config);
-  }
-  return config;
+/** The row the id statement answers with (see `captureXidSql`). */
+interface XidRow {
+  xid: string | null;
 }
 
 /**
@@ -39,17 +32,18 @@ export class XidCapture {
   constructor(lease: Lease) {
     lease.startPipeline();
     const client = lease.rawClient;
-    client.query(configFor(captureXidSql(serverVersion(client))), this.#settled);
+    // The text alone, not a config object: pg copies a config object's property descriptors for every query.
+    client.query(captureXidSql(serverVersion(client)), this.#settled);
   }
 
-  readonly #settled = (err: Error | null, result: pg.QueryArrayResult<[string | null]> | undefined): void => {
+  readonly #settled = (err: Error | null, result: pg.QueryResult<XidRow> | undefined): void => {
     if (err) {
       // The COMMIT behind it settles the transaction either way; only whether the server answered matters.
       if (isServerAnswer(err)) this.#answer = 'refused';
       else this.lostBy = err;
       return;
     }
-    this.#answer = { xid: result?.rows[0]?.[0] ?? null };
+    this.#answer = { xid: result?.rows[0]?.xid ?? null };
   };
 
   /** What the statement's answer was, so far. */
@@ -83,17 +77,14 @@ export function askXidEarly(tx: TxRecord): void {
   const text = captureXidSql(serverVersion(lease.rawClient));
   if (!queryChannel.hasSubscribers && lease.state === 'leased') {
     lease.startPipeline();
-    lease.rawClient.query(
-      configFor(text),
-      (err: Error | null, result: pg.QueryArrayResult<[string | null]> | undefined) => {
-        // A failure: the statement behind it fails the same way, and reports it; COMMIT's flight asks again.
-        if (!err) tx.xid = result?.rows[0]?.[0] ?? undefined;
-      },
-    );
+    lease.rawClient.query(text, (err: Error | null, result: pg.QueryResult<XidRow> | undefined) => {
+      // A failure: the statement behind it fails the same way, and reports it; COMMIT's flight asks again.
+      if (!err) tx.xid = result?.rows[0]?.xid ?? undefined;
+    });
     return;
   }
   lease.startPipeline();
-  lease.query<{ xid: string | null }>(text).then(
+  lease.query<XidRow>(text).then(
     (result) => {
       tx.xid = result.rows[0]?.xid ?? undefined;
     },
