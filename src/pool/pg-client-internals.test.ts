@@ -22,6 +22,19 @@ describe('pg.Client internals pg-scope relies on', () => {
     expect(client.pipeline).toBe(false);
   });
 
+  // queryFirstValue replaces these handlers of pg's Query (integration-tests/pg-first-value.test.ts runs it).
+  it('pg.Query has the row handlers queryFirstValue replaces', () => {
+    const proto = pg.Query.prototype as unknown as Record<string, unknown>;
+    for (const name of [
+      'handleRowDescription',
+      'handleDataRow',
+      'handleCommandComplete',
+      'handleReadyForQuery',
+    ]) {
+      expect(typeof proto[name], name).toBe('function');
+    }
+  });
+
   it('pg.Client accepts the documented pipeline option (the field pg-scope switches)', () => {
     expect(new pg.Client({ pipeline: true }).pipeline).toBe(true);
   });

@@ -1,7 +1,6 @@
-import type pg from 'pg';
 import { queryChannel } from '../logging/channels.js';
 import type { Lease } from '../pool/lease.js';
-import { serverVersion } from '../pool/pg-client-internals.js';
+import { queryFirstValue, serverVersion } from '../pool/pg-client-internals.js';
 import { captureXidSql, isServerAnswer, type XidAnswer } from './commit-resolution.js';
 import type { TxRecord } from './tx-record.js';
 
@@ -18,7 +17,7 @@ interface XidRow {
  *
  * It goes to pg's client directly, with a callback, not through the lease: COMMIT, sent right behind it and
  * answered after it, keeps the connection counted as busy (and pipelined) for both, and the success path of
- * every writing transaction makes no promise for it.
+ * every writing transaction makes no promise for it, and no `Result` (see `queryFirstValue`).
  */
 export class XidCapture {
   #answer: XidAnswer = 'pending';
@@ -32,18 +31,17 @@ export class XidCapture {
   constructor(lease: Lease) {
     lease.startPipeline();
     const client = lease.rawClient;
-    // The text alone, not a config object: pg copies a config object's property descriptors for every query.
-    client.query(captureXidSql(serverVersion(client)), this.#settled);
+    queryFirstValue(client, captureXidSql(serverVersion(client)), this.#settled);
   }
 
-  readonly #settled = (err: Error | null, result: pg.QueryResult<XidRow> | undefined): void => {
+  readonly #settled = (err: Error | null, xid: string | null): void => {
     if (err) {
       // The COMMIT behind it settles the transaction either way; only whether the server answered matters.
       if (isServerAnswer(err)) this.#answer = 'refused';
       else this.lostBy = err;
       return;
     }
-    this.#answer = { xid: result?.rows[0]?.xid ?? null };
+    this.#answer = { xid };
   };
 
   /** What the statement's answer was, so far. */
@@ -66,9 +64,9 @@ export function wroteLast(lease: Lease): boolean {
  * its answer arrives with that statement's, so the success path gains no round trip and usually no extra
  * read. COMMIT then needs no statement of its own for it. A failure or NULL leaves it to COMMIT's flight.
  *
- * Like {@link XidCapture} it goes to pg's client directly with a callback (the statement behind it keeps the
- * connection counted as busy and pipelined, and fails the same way it would), unless `pg-scope:query` has
- * subscribers: then it goes through the lease, which publishes it.
+ * Like {@link XidCapture} it goes to pg's client directly, with no promise and no `Result` (the statement
+ * behind it keeps the connection counted as busy and pipelined, and fails the same way it would), unless
+ * `pg-scope:query` has subscribers: then it goes through the lease, which publishes it.
  */
 export function askXidEarly(tx: TxRecord): void {
   tx.xidAsked = true;
@@ -77,9 +75,9 @@ export function askXidEarly(tx: TxRecord): void {
   const text = captureXidSql(serverVersion(lease.rawClient));
   if (!queryChannel.hasSubscribers && lease.state === 'leased') {
     lease.startPipeline();
-    lease.rawClient.query(text, (err: Error | null, result: pg.QueryResult<XidRow> | undefined) => {
+    queryFirstValue(lease.rawClient, text, (err, xid) => {
       // A failure: the statement behind it fails the same way, and reports it; COMMIT's flight asks again.
-      if (!err) tx.xid = result?.rows[0]?.xid ?? undefined;
+      if (!err) tx.xid = xid ?? undefined;
     });
     return;
   }
