@@ -18,6 +18,12 @@ export interface LeaseOwner extends ChannelSource {
   noteQueryError(client: pg.Client, err: unknown): void;
 }
 
+/** Work to do before the caller touches the raw client (an object, so a transaction needs no closure for it). */
+export interface ClientAccessHook {
+  /** Runs before `client()` hands the raw client out. */
+  beforeClientAccess(): void;
+}
+
 let nextLeaseId = 0;
 
 /**
@@ -71,7 +77,7 @@ export class Lease {
    * Runs before the caller touches the raw client (a transaction whose BEGIN is still deferred sends it now,
    * so the caller's own queries run inside the transaction).
    */
-  beforeClientAccess: (() => void) | undefined;
+  beforeClientAccess: ClientAccessHook | undefined;
   /** Runs once when the pool takes the connection away (`revoke`), before it is destroyed. */
   onRevoke: (() => void) | undefined;
   #pipelined = false;
@@ -95,7 +101,7 @@ export class Lease {
   /** The client, while leased. Throws `ScopeClosedError` after the scope ended. */
   client(what = 'use the connection'): pg.Client {
     if (this.#state !== 'leased') throw new ScopeClosedError(`cannot ${what}: the scope has ended`);
-    this.beforeClientAccess?.();
+    this.beforeClientAccess?.beforeClientAccess();
     if (this.#pipelined) {
       if (this.info.inflight > 0) {
         throw new Error(
@@ -173,12 +179,18 @@ export class Lease {
           sendQuery<R>(client, statements, config, values, outside),
         )
       : sendQuery<R>(client, statements, config, values, outside);
-    // One promise per query on top of pg's: the handlers are made once per lease, and a caller's own error
-    // handling (`onError`) runs in the same step instead of in a promise of its own.
+    // One promise per query on top of pg's: the handlers are made once per lease (on its first such query),
+    // and a caller's own error handling (`onError`) runs in the same step instead of in a promise of its own.
     return promise.then(
-      this.#settled as (result: pg.QueryResult<R>) => pg.QueryResult<R>,
+      (this.#onSettled ??= (result) => {
+        this.#settled(result as pg.QueryResult);
+        return result;
+      }) as (result: pg.QueryResult<R>) => pg.QueryResult<R>,
       onError === undefined
-        ? this.#failed
+        ? (this.#onFailed ??= (err) => {
+            this.#noteFailure(err);
+            throw err;
+          })
         : (err: unknown) => {
             this.#noteFailure(err);
             return onError(err);
@@ -194,21 +206,18 @@ export class Lease {
   /** See {@link lastCommand}. */
   lastRowCount = 0;
 
+  /** The handlers of the promise path (traced queries, the statement cache), made when first needed. */
+  #onSettled: ((result: unknown) => unknown) | undefined;
+  #onFailed: ((err: unknown) => never) | undefined;
+
   /** A query answered: it is no longer in flight. */
-  readonly #settled = (result: unknown): unknown => {
+  #settled(result: { command?: string; rowCount?: number | null }): void {
     if (--this.info.inflight === 0 && this.#pipelined) this.#endPipeline();
-    const answered = result as { command?: string; rowCount?: number | null };
-    this.lastCommand = answered.command;
-    this.lastRowCount = answered.rowCount ?? 0;
-    return result;
-  };
+    this.lastCommand = result.command;
+    this.lastRowCount = result.rowCount ?? 0;
+  }
 
   /** A query failed: it is no longer in flight, and the pool learns whether the connection died. */
-  readonly #failed = (err: unknown): never => {
-    this.#noteFailure(err);
-    throw err;
-  };
-
   #noteFailure(err: unknown): void {
     if (--this.info.inflight === 0 && this.#pipelined) this.#endPipeline();
     this.#owner.noteQueryError(this.#client, err);

@@ -1,6 +1,6 @@
 import { SavepointOpenError, ScopeClosedError } from '../errors.js';
 import type { DestroyReason } from '../logging/events.js';
-import type { Lease } from '../pool/lease.js';
+import type { ClientAccessHook, Lease } from '../pool/lease.js';
 import type { PoolCore } from '../pool/pool-core.js';
 import { errorCode } from '../util/error-code.js';
 import type { DeadlineWatch } from './deadline-watch.js';
@@ -18,7 +18,7 @@ let nextTxId = 0;
  * steps that act on it (commit, rollback, abort, the first flight's re-send), each in a file of its own. Not
  * exported from the package: users only ever see the handle.
  */
-export class TxRecord<H extends object = object> {
+export class TxRecord<H extends object = object> implements ClientAccessHook {
   readonly core: PoolCore<TxOutcomes>;
   /** Replaced once at most: when the first flight is re-sent on another connection. */
   lease: Lease;
@@ -74,7 +74,7 @@ export class TxRecord<H extends object = object> {
     this.savepoint = parent ? savepointName(this.#number) : '';
     this.#seq = parent ? 0 : ++nextTxId;
     this.flight = new FirstFlight(parent !== undefined);
-    if (!parent) lease.beforeClientAccess = () => this.ensureBegun(false);
+    if (!parent) lease.beforeClientAccess = this;
   }
 
   /**
@@ -129,6 +129,11 @@ export class TxRecord<H extends object = object> {
   openChild(): TxRecord<H> | undefined {
     const child = this.child;
     return child?.sm.active ? child : undefined;
+  }
+
+  /** ClientAccessHook: the caller is about to use the raw client, inside this transaction (BEGIN sent first). */
+  beforeClientAccess(): void {
+    this.ensureBegun(false);
   }
 
   /** Sends BEGIN (and the transaction-local settings) if not yet sent. `pipeline`: do not wait for the answer. */
