@@ -44,6 +44,12 @@ export class Lease {
   #ending: Promise<void> | undefined;
   /** True once a leak warning was logged for this lease. */
   leaked = false;
+  /** The pool's list of lent leases (`LentLeases`) runs through these: no allocation per lease for it. */
+  lentPrev: Lease | undefined = undefined;
+  /** See {@link lentPrev}. */
+  lentNext: Lease | undefined = undefined;
+  /** See {@link lentPrev}: true while the lease is in that list. */
+  lentListed = false;
   /**
    * The channel message of the traced top-level transaction running on this lease (set by it while it runs),
    * so that its statements' `pg-scope:query` messages name it.
