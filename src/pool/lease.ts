@@ -187,16 +187,20 @@ export class Lease {
       : sendQuery<R>(client, statements, config, values, outside);
     // One promise per query on top of pg's: the handlers are made once per lease (on its first such query),
     // and a caller's own error handling (`onError`) runs in the same step instead of in a promise of its own.
-    return promise.then(
-      (this.#onSettled ??= (result) => {
+    if (this.#onSettled === undefined || this.#onFailed === undefined) {
+      this.#onSettled = (result) => {
         this.#settled(result as pg.QueryResult);
         return result;
-      }) as (result: pg.QueryResult<R>) => pg.QueryResult<R>,
+      };
+      this.#onFailed = (err) => {
+        this.#noteFailure(err);
+        throw err;
+      };
+    }
+    return promise.then(
+      this.#onSettled as (result: pg.QueryResult<R>) => pg.QueryResult<R>,
       onError === undefined
-        ? (this.#onFailed ??= (err) => {
-            this.#noteFailure(err);
-            throw err;
-          })
+        ? this.#onFailed
         : (err: unknown) => {
             this.#noteFailure(err);
             return onError(err);
