@@ -66,9 +66,57 @@ export function runTransaction<T>(
   settings: TxSettings,
   fn: (tx: Transaction) => Promise<T> | T,
 ): Promise<T> {
-  if (!transactionChannel.hasSubscribers) return attempts(core, source, settings, fn, undefined);
+  if (!transactionChannel.hasSubscribers) {
+    return settings.retry === undefined
+      ? attemptOnce(core, source, settings, fn)
+      : attempts(core, source, settings, fn, undefined);
+  }
   const message = transactionMessage(core, settings, 'callback');
   return traceTransaction(message, () => attempts(core, source, settings, fn, message));
+}
+
+/** A transaction for one attempt on `lease`, allowed to re-send its first flight, watched when it has a deadline. */
+function startAttempt(
+  core: PoolCore<TxOutcomes>,
+  source: LeaseSource,
+  settings: TxSettings,
+  lease: Lease,
+  deadline: number | undefined,
+): { tx: Transaction; aborted: Promise<never> | undefined } {
+  const tx = new Transaction(core, lease, source.kind === 'pool', settings);
+  if (source.kind === 'pool') {
+    // Without a deadline the source's own re-send acquire serves: no closure per transaction.
+    tx.allowResend(
+      deadline === undefined ? source.resend : () => source.acquire(remainingUntil(deadline), false),
+    );
+  }
+  const aborted =
+    settings.timeoutMillis !== undefined || settings.signal ? tx.watch(remainingUntil(deadline)) : undefined;
+  return { tx, aborted };
+}
+
+/** `attempts` without retry or tracing: one attempt, and no async layer above the callback runner's own. */
+function attemptOnce<T>(
+  core: PoolCore<TxOutcomes>,
+  source: LeaseSource,
+  settings: TxSettings,
+  fn: (tx: Transaction) => Promise<T> | T,
+): Promise<T> {
+  try {
+    // An already aborted signal: reject at once, without running the callback (on `conn.transaction` too).
+    settings.signal?.throwIfAborted();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const deadline =
+    settings.timeoutMillis === undefined ? undefined : performance.now() + settings.timeoutMillis;
+  const run = (lease: Lease): Promise<T> => {
+    const { tx, aborted } = startAttempt(core, source, settings, lease, deadline);
+    return runCallback(tx, fn, aborted);
+  };
+  if (source.kind === 'connection') return run(source.lease);
+  const lease = source.now?.();
+  return lease ? run(lease) : source.acquire(remainingUntil(deadline)).then(run);
 }
 
 /** Every attempt of a callback transaction (`trace`: the scope's channel message, when traced). */
@@ -89,18 +137,8 @@ async function attempts<T>(
       source.kind === 'connection'
         ? source.lease
         : (source.now?.() ?? (await source.acquire(remainingUntil(deadline))));
-    const tx = new Transaction(core, lease, source.kind === 'pool', settings);
+    const { tx, aborted } = startAttempt(core, source, settings, lease, deadline);
     if (trace) lease.tracedTransaction = trace;
-    if (source.kind === 'pool') {
-      // Without a deadline the source's own re-send acquire serves: no closure per transaction.
-      tx.allowResend(
-        deadline === undefined ? source.resend : () => source.acquire(remainingUntil(deadline), false),
-      );
-    }
-    const aborted =
-      settings.timeoutMillis !== undefined || settings.signal
-        ? tx.watch(remainingUntil(deadline))
-        : undefined;
     try {
       const value = await runCallback(tx, fn, aborted);
       if (trace) {
