@@ -33,7 +33,10 @@ export class ConnectionCloser {
     const running = (info?.inflight ?? 0) > 0;
     // pg's end() waits for pipelined queries to finish: leave pipeline mode so a running query is dropped.
     setPipelined(client, false);
-    if (info && running && info.brokenBy === undefined) await this.#cancelRunning(client, info);
+    // Never while a pipelined BEGIN is unanswered (see ClientInfo.beginUnanswered): closing the socket ends it.
+    if (info && running && info.brokenBy === undefined && !info.beginUnanswered) {
+      await this.#cancelRunning(client, info);
+    }
     await this.end(client);
   }
 

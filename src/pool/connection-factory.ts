@@ -104,6 +104,7 @@ export class ConnectionFactory {
         lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1),
       brokenBy: undefined,
       inflight: 0,
+      beginUnanswered: false,
       uses: 0,
       statements: this.statements && new StatementCache(this.statements, client),
     });
