@@ -48,22 +48,29 @@ export class FirstFlight {
     if (this.#begun) return false;
     this.#begun = true;
     lease.beforeClientAccess = undefined;
-    if (pipeline) lease.startPipeline();
+    const info = lease.info;
+    if (pipeline) {
+      lease.startPipeline();
+      info.beginUnanswered = true;
+    }
     const record = (err: unknown) => {
+      info.beginUnanswered = false;
       this.#beginError ??= err;
       onError(err);
+    };
+    const answered = () => {
+      info.beginUnanswered = false;
+      this.#answered = true;
     };
     if (pipeline && !queryChannel.hasSubscribers && lease.state === 'leased') {
       // The statement sent behind it in this tick keeps the connection counted as busy and pipelined, and
       // fails the same way if the connection does: BEGIN needs no promise of its own (pg's callback form).
       lease.rawClient.query(settings.begin, (err: Error | null) => {
         if (err) record(err);
-        else this.#answered = true;
+        else answered();
       });
     } else {
-      lease.query(settings.begin).then(() => {
-        this.#answered = true;
-      }, record);
+      lease.query(settings.begin).then(answered, record);
     }
     if (settings.settingsSql)
       lease.query(settings.settingsSql, settings.settingParams as string[]).catch(record);
