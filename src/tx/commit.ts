@@ -76,7 +76,8 @@ export async function commit(tx: TxRecord): Promise<void> {
   tx.sm.commit();
   outcomes.committed();
   // Read your writes: later read-only scopes of this async context must see this commit (see replica-router).
-  if (!tx.settings.readOnly) noteWrite(tx.core);
+  // Only a pool with replicas routes read-only scopes by it.
+  if (!tx.settings.readOnly && tx.core.settings.replicas) noteWrite(tx.core);
   logCommit(log, tx, performance.now() - tx.startedAt);
   await tx.finish(undefined);
 }

@@ -1,7 +1,13 @@
 import { queryChannel } from '../logging/channels.js';
+import type { ClientInfo } from '../pool/client-info.js';
 import { isConnectionLoss, isQueryTimeout } from '../pool/connect-errors.js';
 import type { Lease } from '../pool/lease.js';
 import type { TxSettings } from './tx-options.js';
+
+/** Who records a failure of BEGIN or of the `settings` statement (the transaction). */
+export interface BeginErrors {
+  recordError(err: unknown): void;
+}
 
 /**
  * A top-level transaction's deferred BEGIN and its first flight. BEGIN (with the `settings` statement) waits
@@ -42,9 +48,9 @@ export class FirstFlight {
 
   /**
    * Sends BEGIN and the `settings` statement on `lease` unless already sent; `pipeline`: without waiting for
-   * their answers. `onError` gets their failure. Returns true when it sent them now.
+   * their answers. `errors` records their failure. Returns true when it sent them now.
    */
-  begin(lease: Lease, settings: TxSettings, pipeline: boolean, onError: (err: unknown) => void): boolean {
+  begin(lease: Lease, settings: TxSettings, pipeline: boolean, errors: BeginErrors): boolean {
     if (this.#begun) return false;
     this.#begun = true;
     lease.beforeClientAccess = undefined;
@@ -53,29 +59,35 @@ export class FirstFlight {
       lease.startPipeline();
       info.beginUnanswered = true;
     }
-    const record = (err: unknown) => {
-      info.beginUnanswered = false;
-      this.#beginError ??= err;
-      onError(err);
-    };
-    const answered = () => {
-      info.beginUnanswered = false;
-      this.#answered = true;
-    };
+    this.#info = info;
+    this.#errors = errors;
     if (pipeline && !queryChannel.hasSubscribers && lease.state === 'leased') {
       // The statement sent behind it in this tick keeps the connection counted as busy and pipelined, and
       // fails the same way if the connection does: BEGIN needs no promise of its own (pg's callback form).
-      lease.rawClient.query(settings.begin, (err: Error | null) => {
-        if (err) record(err);
-        else answered();
-      });
+      lease.rawClient.query(settings.begin, this.#settled);
     } else {
-      lease.query(settings.begin).then(answered, record);
+      lease.query(settings.begin).then(() => this.#settled(null), this.#settled);
     }
     if (settings.settingsSql)
-      lease.query(settings.settingsSql, settings.settingParams as string[]).catch(record);
+      lease.query(settings.settingsSql, settings.settingParams as string[]).catch(this.#settled);
     return true;
   }
+
+  /** Where the last {@link begin} sent BEGIN, and who records its failure. */
+  #info: ClientInfo | undefined;
+  #errors: BeginErrors | undefined;
+
+  /** BEGIN answered (`err` null), or BEGIN or the `settings` statement failed. Made once per transaction. */
+  readonly #settled = (err: unknown): void => {
+    const info = this.#info;
+    if (info) info.beginUnanswered = false;
+    if (err === null || err === undefined) {
+      this.#answered = true;
+      return;
+    }
+    this.#beginError ??= err;
+    this.#errors?.recordError(err);
+  };
 
   /** A statement is about to be sent: true when it belongs to a flight that may still be re-sent. */
   enter(): boolean {

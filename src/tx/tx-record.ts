@@ -139,7 +139,7 @@ export class TxRecord<H extends object = object> implements ClientAccessHook {
   /** Sends BEGIN (and the transaction-local settings) if not yet sent. `pipeline`: do not wait for the answer. */
   ensureBegun(pipeline: boolean): void {
     if (!this.sm.active) return;
-    if (this.flight.begin(this.lease, this.settings, pipeline, (err) => this.recordError(err))) {
+    if (this.flight.begin(this.lease, this.settings, pipeline, this)) {
       logBegin(this.core.log, this, this.settings);
     }
   }
