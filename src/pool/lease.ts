@@ -5,6 +5,7 @@ import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './client-info.js';
 import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
 import { type ChannelSource, traceQuery } from './pool-channels.js';
+import { queryWithCallback, rejectFromCaller } from './query-callback.js';
 import type { StatementCache } from './statement-cache.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
@@ -168,7 +169,10 @@ export class Lease {
       // The common case: pg's callback form, so the query makes one promise (this one) instead of pg's two
       // plus one to count it, and its answer reaches the caller without two extra microtask hops.
       return new Promise<pg.QueryResult<R>>((resolve) => {
+        let answered = false;
         const done = (err: Error | null, result: pg.QueryResult<R>): void => {
+          if (answered) return;
+          answered = true;
           if (err === null || err === undefined) {
             this.#settled(result);
             resolve(result);
@@ -177,7 +181,7 @@ export class Lease {
           this.#noteFailure(err);
           rejectFromCaller(err, resolve, onError);
         };
-        (client as unknown as { query: CallbackQuery<R> }).query(config, values, done);
+        queryWithCallback(client, config, values, done);
       });
     }
     const promise = queryChannel.hasSubscribers
@@ -252,38 +256,6 @@ export class Lease {
     onRevoke?.();
     return this.end(reason);
   }
-}
-
-/** pg's callback form of `Client#query` (`values` may be undefined: pg then sends the statement without). */
-type CallbackQuery<R extends pg.QueryResultRow> = (
-  config: string | pg.QueryConfig,
-  values: unknown[] | undefined,
-  callback: (err: Error | null, result: pg.QueryResult<R>) => void,
-) => void;
-
-/** Gives `err` the caller's stack, as pg's promise form does: see {@link rejectFromCaller}. */
-function recapture(err: unknown): never {
-  if (typeof err === 'object' && err !== null) Error.captureStackTrace(err);
-  throw err;
-}
-
-/**
- * Settles a callback-form query's promise (`resolve`) with `err`, through `onError` when given. The error's
- * stack is captured again in a promise step that leads to the caller's `await` (V8 follows that chain), as pg's
- * promise form does, so it shows where the caller sent the statement instead of pg's socket reader. The
- * rejection starts only after `resolve` has adopted the chain, or V8 would find no caller to show.
- */
-function rejectFromCaller<R>(
-  err: unknown,
-  resolve: (value: Promise<R>) => void,
-  onError: ((err: unknown) => Promise<R>) | undefined,
-): void {
-  let start!: (err: unknown) => void;
-  const chain = new Promise<R>((_, reject) => {
-    start = reject;
-  }).catch(recapture);
-  resolve(onError === undefined ? chain : chain.catch(onError));
-  start(err);
 }
 
 function sendQuery<R extends pg.QueryResultRow>(

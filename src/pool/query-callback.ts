@@ -1,0 +1,58 @@
+import type pg from 'pg';
+
+/**
+ * pg's callback form of `Client#query`, as the lease sends a statement: one promise per statement (the lease's
+ * own) instead of pg's two, with errors that still show the caller's stack.
+ */
+
+/** `Client#query(config, values, callback)`; `values` may be undefined (pg then sends none). */
+type CallbackQuery<R extends pg.QueryResultRow> = (
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+  callback: (err: Error | null, result: pg.QueryResult<R>) => void,
+) => PromiseLike<pg.QueryResult<R>> | undefined;
+
+/**
+ * Sends a statement on `client` in pg's callback form; `done` is called once. pg's callback form returns
+ * nothing; a `query` the caller wrapped that answers with a promise instead (and never calls back) is followed
+ * all the same, so `done` must ignore a second call.
+ */
+export function queryWithCallback<R extends pg.QueryResultRow>(
+  client: pg.Client,
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+  done: (err: Error | null, result: pg.QueryResult<R>) => void,
+): void {
+  const sent = (client as unknown as { query: CallbackQuery<R> }).query(config, values, done);
+  if (typeof sent?.then === 'function') {
+    sent.then(
+      (result) => done(null, result),
+      (err: unknown) => done((err ?? new Error('query failed')) as Error, undefined as never),
+    );
+  }
+}
+
+/** Gives `err` the caller's stack, as pg's promise form does: see {@link rejectFromCaller}. */
+function recapture(err: unknown): never {
+  if (typeof err === 'object' && err !== null) Error.captureStackTrace(err);
+  throw err;
+}
+
+/**
+ * Settles a callback-form query's promise (`resolve`) with `err`, through `onError` when given. The error's
+ * stack is captured again in a promise step that leads to the caller's `await` (V8 follows that chain), as pg's
+ * promise form does, so it shows where the caller sent the statement instead of pg's socket reader. The
+ * rejection starts only after `resolve` has adopted the chain, or V8 would find no caller to show.
+ */
+export function rejectFromCaller<R>(
+  err: unknown,
+  resolve: (value: Promise<R>) => void,
+  onError: ((err: unknown) => Promise<R>) | undefined,
+): void {
+  let start!: (err: unknown) => void;
+  const chain = new Promise<R>((_, reject) => {
+    start = reject;
+  }).catch(recapture);
+  resolve(onError === undefined ? chain : chain.catch(onError));
+  start(err);
+}
