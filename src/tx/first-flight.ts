@@ -2,6 +2,7 @@ import { queryChannel } from '../logging/channels.js';
 import type { ClientInfo } from '../pool/client-info.js';
 import { isConnectionLoss, isQueryTimeout } from '../pool/connect-errors.js';
 import type { Lease } from '../pool/lease.js';
+import { queryWithCallback } from '../pool/query-callback.js';
 import type { TxSettings } from './tx-options.js';
 
 /** Who records a failure of BEGIN or of the `settings` statement (the transaction). */
@@ -64,7 +65,7 @@ export class FirstFlight {
     if (pipeline && !queryChannel.hasSubscribers && lease.state === 'leased') {
       // The statement sent behind it in this tick keeps the connection counted as busy and pipelined, and
       // fails the same way if the connection does: BEGIN needs no promise of its own (pg's callback form).
-      lease.rawClient.query(settings.begin, this.#settled);
+      queryWithCallback(lease.rawClient, settings.begin, undefined, this.#settled);
     } else {
       lease.query(settings.begin).then(() => this.#settled(null), this.#settled);
     }
