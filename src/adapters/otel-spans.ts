@@ -4,6 +4,7 @@ import {
   type Context,
   context,
   type Span,
+  type SpanOptions,
   SpanKind,
   SpanStatusCode,
   type Tracer,
@@ -80,23 +81,23 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
   /** Each subscriber's own slot on the messages it handles (a property, not a WeakMap lookup per event). */
   const slot = Symbol('pg-scope/otel span');
   type Carrier = { [slot]?: TxSpan | undefined };
-  /** The start attributes of each form × isolation × readOnly, made once (a handful: a scan, no key string). */
+  /**
+   * The span options of each form × isolation × readOnly, made once (a handful: a scan, no key string); the
+   * SDK copies the attributes it is given, so one object serves every span of a kind.
+   */
   type Kind = Pick<TransactionMessage, 'form' | 'isolation' | 'readOnly'>;
-  const startAttributes: { kind: Kind; attributes: Attributes }[] = [];
-  const attributesFor = (m: TransactionMessage): Attributes => {
-    for (const known of startAttributes) {
+  const startOptions: { kind: Kind; options: SpanOptions }[] = [];
+  const optionsFor = (m: TransactionMessage): SpanOptions => {
+    for (const known of startOptions) {
       const k = known.kind;
-      if (k.form === m.form && k.isolation === m.isolation && k.readOnly === m.readOnly)
-        return known.attributes;
+      if (k.form === m.form && k.isolation === m.isolation && k.readOnly === m.readOnly) return known.options;
     }
     const attributes: Attributes = { ...base, 'pg_scope.transaction.form': m.form };
     if (m.isolation !== undefined) attributes['pg_scope.transaction.isolation'] = m.isolation;
     if (m.readOnly !== undefined) attributes['pg_scope.transaction.read_only'] = m.readOnly;
-    startAttributes.push({
-      kind: { form: m.form, isolation: m.isolation, readOnly: m.readOnly },
-      attributes,
-    });
-    return attributes;
+    const options: SpanOptions = { kind: SpanKind.CLIENT, attributes };
+    startOptions.push({ kind: { form: m.form, isolation: m.isolation, readOnly: m.readOnly }, options });
+    return options;
   };
 
   /** The `runInScope` hook: the scope runs with its span active. Made once, shared by every message. */
@@ -110,11 +111,7 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
     const m = message as TransactionMessage & Carrier;
     if (m.pool !== pool || m[slot] !== undefined) return;
     const active = context.active();
-    const span = tracer.startSpan(
-      TRANSACTION_SPAN_NAME,
-      { kind: SpanKind.CLIENT, attributes: attributesFor(m) },
-      active,
-    );
+    const span = tracer.startSpan(TRANSACTION_SPAN_NAME, optionsFor(m), active);
     m[slot] = { span, context: trace.setSpan(active, span) };
     if (m.form !== 'callback') return;
     const previous = m.runInScope;
