@@ -105,9 +105,9 @@ describe('traced(): tracePromise order, the message filled by `done`, never the 
 
   it('a store bound on start holds while run() runs, also with no subscriber at all', async () => {
     const channel = diagnostics_channel.tracingChannel<Message>('pg-scope-test:store');
-    const store = new AsyncLocalStorage<number>();
-    channel.start.bindStore(store, (m) => (m as Message).id);
-    const inside = await traced(channel, { id: 5 }, async () => store.getStore(), undefined);
+    const store = new AsyncLocalStorage<Message>();
+    channel.start.bindStore(store);
+    const inside = await traced(channel, { id: 5 }, async () => store.getStore()?.id, undefined);
     channel.start.unbindStore(store);
     expect(inside).toBe(5);
     expect(store.getStore()).toBeUndefined();
