@@ -24,6 +24,9 @@ interface Exit {
 }
 
 /** Runs the benchmark's quick mode against `url`, writing its table to `out`. */
+/** How long the quick run may take (it takes 1–2 minutes on a quiet 2-core machine). */
+const RUN_BOUND_MILLIS = 330_000;
+
 function runQuickBench(url: string, out: string): Promise<Exit> {
   return new Promise((done, fail) => {
     const child = spawn(
@@ -47,8 +50,19 @@ function runQuickBench(url: string, out: string): Promise<Exit> {
     child.stderr.on('data', (chunk: Buffer) => {
       output += chunk;
     });
-    child.on('error', fail);
-    child.on('exit', (code) => done({ code, output }));
+    // Bounded below the test's own timeout: a run that overstays is stopped, not left behind.
+    const stop = setTimeout(() => {
+      output += `\n[stopped after ${RUN_BOUND_MILLIS} ms]`;
+      child.kill('SIGKILL');
+    }, RUN_BOUND_MILLIS);
+    child.on('error', (err) => {
+      clearTimeout(stop);
+      fail(err);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(stop);
+      done({ code, output });
+    });
   });
 }
 
@@ -126,5 +140,5 @@ describe.skipIf(slots < ROOM)('npm run bench -- --quick', () => {
     }
     expect(markdown).toContain('## Targets');
     expect(markdown).not.toContain(db.url);
-  }, 180_000);
+  }, 360_000);
 });

@@ -59,6 +59,7 @@ describe('fault: network blackhole', () => {
     await pool.query('select 1');
     expect(pool.stats()).toMatchObject({ idle: 1, created: 1 });
 
+    const acceptedBefore = proxy.acceptedCount;
     proxy.blackhole();
     const outcome = await settle(
       pool.transaction(
@@ -83,6 +84,10 @@ describe('fault: network blackhole', () => {
       ),
     ).toBe(1);
     expect(pool.stats()).toMatchObject({ borrowed: 0, idle: 0 });
+    // No cancel request (each is a connection of its own) while BEGIN was unanswered: delivered once the
+    // network is back, one that reached BEGIN would fail it and the insert behind it would commit on its own.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(proxy.acceptedCount).toBe(acceptedBefore);
 
     proxy.resume();
     expect(watch.errors).toEqual([]);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPool, type PoolConfig, TransactionTimeoutError } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './setup/db.js';
 import { captureLogs, Level, type LogCapture, type LogRecord } from './setup/log-capture.js';
@@ -173,6 +173,8 @@ describe('transaction log events', () => {
       },
       { signal: controller.signal },
     );
+    // The statement (and BEGIN with it) is sent in the step that sets txId: abort only once it was.
+    await vi.waitFor(() => expect(txId).not.toBe(''), { timeout: 10_000 });
     await sleep(100);
     controller.abort(reason);
     await expect(running).rejects.toBe(reason);

@@ -12,6 +12,12 @@ const HUGE_SERVER_ERROR = "select repeat('postgres://a:', 16000)::int";
 const HUGE_RAISE =
   "do $$ begin raise exception '%', repeat('postgres://a:', 16000) using detail = repeat('postgres://b:', 16000); end $$";
 
+/**
+ * The longest stall allowed. The backtracking pattern this guards against took seconds on these texts; a loaded
+ * 2-core machine deschedules the process for about 100 ms at times, so the bound sits well above that.
+ */
+const STALL_BOUND_MILLIS = 400;
+
 /** The longest the event loop went without running a 5 ms interval timer, beyond its period. */
 function watchEventLoop(): () => number {
   let last = performance.now();
@@ -77,7 +83,7 @@ describe('huge error texts neither stall the event loop nor bloat messages and l
       // pg's own error reaches the caller whole: only what the library builds and logs is cut.
       expect((err as Error).message.length).toBeGreaterThan(150_000);
       expect(inspected.length).toBeGreaterThan(150_000);
-      expect(stall, `${level}: ${sql.slice(0, 30)}`).toBeLessThan(100);
+      expect(stall, `${level}: ${sql.slice(0, 30)}`).toBeLessThan(STALL_BOUND_MILLIS);
     }
     if (level === 'debug') {
       const rollbacks = capture.events('tx.rollback');
@@ -113,7 +119,7 @@ describe('huge error texts neither stall the event loop nor bloat messages and l
         `[truncated: ${((err as Error).cause as Error).message.length} characters in all]`,
       );
       for (const t of text) expect(t.length).toBeLessThan(64_000);
-      expect(stall, level).toBeLessThan(100);
+      expect(stall, level).toBeLessThan(STALL_BOUND_MILLIS);
       if (level !== 'silent') expect(capture.events('pool.connectError')).toHaveLength(1);
       expectBoundedLines(capture);
       expect(pool.stats().borrowed).toBe(0);

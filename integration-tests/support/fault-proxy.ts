@@ -29,9 +29,10 @@ export interface FaultProxy {
   /** `true`: each new connection is destroyed the moment it arrives. `false`: accepted again. */
   refuse(on: boolean): void;
   /**
-   * From now on, a connection whose client has sent nothing for `idleMillis` dies when the client's next bytes
-   * arrive, before they are forwarded (an idle connection silently dropped by a NAT or firewall): both sides
-   * are destroyed. `resume()` ends it.
+   * From now on, a connection open before this call whose client has sent nothing for `idleMillis` dies when
+   * the client's next bytes arrive, before they are forwarded (an idle connection silently dropped by a NAT or
+   * firewall): both sides are destroyed. Connections opened later are left alone (on a loaded machine a new
+   * connection's own startup can pause that long). `resume()` ends it.
    */
   cutAfterIdle(idleMillis: number): void;
   /** Connections destroyed by {@link cutAfterIdle} so far. */
@@ -102,6 +103,8 @@ interface ProxyState {
   refusing: boolean;
   /** See `cutAfterIdle`; undefined: off. */
   cutIdleMillis: number | undefined;
+  /** `performance.now()` when `cutAfterIdle` was called: only connections opened before it are cut. */
+  cutIdleSince: number;
   idleCuts: number;
 }
 
@@ -116,10 +119,16 @@ class Link {
     this.client = client;
     this.upstream = tcpConnect(target.port, target.host);
     // Registered before the pipe's listener, so a cut chunk is never forwarded.
-    let clientSentAt = performance.now();
+    const openedAt = performance.now();
+    let clientSentAt = openedAt;
     client.on('data', () => {
       const now = performance.now();
-      if (state.cutIdleMillis !== undefined && now - clientSentAt >= state.cutIdleMillis && !this.#closed) {
+      if (
+        state.cutIdleMillis !== undefined &&
+        openedAt < state.cutIdleSince &&
+        now - clientSentAt >= state.cutIdleMillis &&
+        !this.#closed
+      ) {
         state.idleCuts++;
         this.#closed = true;
         this.destroy();
@@ -168,6 +177,7 @@ export async function startFaultProxy(target: ProxyTarget): Promise<FaultProxy> 
     blackholed: false,
     refusing: false,
     cutIdleMillis: undefined,
+    cutIdleSince: Number.NEGATIVE_INFINITY,
     idleCuts: 0,
   };
   const links = new Set<Link>();
@@ -228,6 +238,7 @@ export async function startFaultProxy(target: ProxyTarget): Promise<FaultProxy> 
         throw new RangeError(`idle time must be >= 0 ms, got ${idleMillis}`);
       }
       state.cutIdleMillis = idleMillis;
+      state.cutIdleSince = performance.now();
     },
     get idleCuts() {
       return state.idleCuts;

@@ -88,8 +88,10 @@ describe('Redactor', () => {
     const text = 'postgres://a:'.repeat(4_000_000);
     const started = performance.now();
     const out = redactor.text(text);
-    expect(performance.now() - started).toBeLessThan(250);
+    // A search of all 52 million characters takes seconds; a loaded machine may add ~100 ms to the head's.
+    expect(performance.now() - started).toBeLessThan(1_000);
     expect(out).toContain(`[truncated: ${text.length} characters in all]`);
+    expect(out.length).toBeLessThan(20_000);
   });
 
   it('summarises an error: type, message, server fields, stack and cause, with text cut', () => {

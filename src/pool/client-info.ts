@@ -12,6 +12,12 @@ export interface ClientInfo {
   brokenBy: unknown;
   /** Queries sent through a scope handle and not yet answered. */
   inflight: number;
+  /**
+   * True while a BEGIN sent with statements pipelined behind it has not been answered. No cancel request may be
+   * sent then: one that reached BEGIN would fail it, and the statements behind it, each with its own Sync, would
+   * run and commit on their own, outside any transaction. Such a connection is closed without a cancel.
+   */
+  beginUnanswered: boolean;
   /** Times the connection was lent to a scope (see `maxUses`). */
   uses: number;
   /** Its named statements, with `prepare: true`. */

@@ -1,29 +1,19 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { connectChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import { LogEvent } from '../logging/events.js';
-import { raceTimeout, timerDelay } from '../util/timers.js';
-import { cancelPauseMillis, sendCancelRequest } from './cancel-request.js';
+import { raceTimeout } from '../util/timers.js';
 import type { ClientInfo } from './client-info.js';
 import { isConnectionLoss } from './connect-errors.js';
+import { ConnectionCloser } from './connection-closer.js';
 import { UNSAFE_REASONS } from './destroy-reason.js';
 import { type HostConnector, HostSelector } from './host-selector.js';
-import { endClient, holdProcess, setPipelined, watchServerVersion } from './pg-client-internals.js';
+import { holdProcess, watchServerVersion } from './pg-client-internals.js';
 import { type ChannelSource, publishConnect } from './pool-channels.js';
 import type { PoolSettings } from './pool-config.js';
 import { StatementCache } from './statement-cache.js';
 import { StatementPolicy } from './statement-policy.js';
-
-/** How long closing a connection keeps cancelling a query that is still running before it gives up. */
-const CANCEL_RETRY_MILLIS = 2_000;
-/** How long one cancel request waits for the server to close its socket (it does once it signalled the backend). */
-const CANCEL_WAIT_MILLIS = 1_000;
-/** How long a closing connection waits for the server to close the socket after Terminate; then it is destroyed. */
-const END_WAIT_MILLIS = 1_000;
-/** Once the pool's close timeout has passed: the wait of one last cancel request, and of the goodbye. */
-const HURRIED_WAIT_MILLIS = 200;
 
 /**
  * Opens and closes server connections: one attempt at a time (the pool paces retries), with the connect
@@ -45,15 +35,10 @@ export class ConnectionFactory {
   readonly #selector: HostSelector | undefined;
   #created = 0;
   #destroyed = 0;
-  /** `performance.now()` when the pool's close timeout ends (see finishBy); Infinity while it is open. */
-  #deadline = Number.POSITIVE_INFINITY;
-  /** Aborted at #deadline: cancel requests and the pauses between them stop. */
-  readonly #hurry = new AbortController();
-  #hurryTimer: NodeJS.Timeout | undefined;
+  /** Closes connections for good, within bounds (see ConnectionCloser). */
+  readonly #closer = new ConnectionCloser();
   /** Called when an open connection breaks (socket error, terminated backend, closed socket). */
   onBroken: (() => void) | undefined;
-  /** Connections saying goodbye (see #end), so the pool's close can wait for every socket to be gone. */
-  readonly #ending = new Set<Promise<void>>();
   /** What the connections' statement caches share, with `prepare: true`. */
   readonly statements: StatementPolicy | undefined;
 
@@ -103,8 +88,8 @@ export class ConnectionFactory {
     } catch (err) {
       if (connectChannel.hasSubscribers && this.channelSource)
         publishConnect(this.channelSource, started, err);
-      // The attempt already failed; closing its socket is best effort (endClient never rejects).
-      if (client) void this.#end(client);
+      // The attempt already failed; closing its socket is best effort (the closer never rejects).
+      if (client) void this.#closer.end(client);
       throw err;
     }
     // An idle connection, until the pool lends it (see markIdle).
@@ -119,6 +104,7 @@ export class ConnectionFactory {
         lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1),
       brokenBy: undefined,
       inflight: 0,
+      beginUnanswered: false,
       uses: 0,
       statements: this.statements && new StatementCache(this.statements, client),
     });
@@ -154,8 +140,8 @@ export class ConnectionFactory {
     try {
       await Promise.race([client.connect(), aborted]);
     } catch (err) {
-      // The attempt already failed; closing its socket is best effort (endClient never rejects).
-      void this.#end(client);
+      // The attempt already failed; closing its socket is best effort (the closer never rejects).
+      void this.#closer.end(client);
       throw err;
     } finally {
       this.#connecting.delete(client);
@@ -166,7 +152,7 @@ export class ConnectionFactory {
   /** The multi-host pool's view of this factory (see HostSelector). */
   readonly #connector: HostConnector = {
     open: (config) => this.#open(config),
-    close: (client) => this.#end(client),
+    close: (client) => this.#closer.end(client),
     markBroken: (client, why) => {
       const info = this.#info.get(client);
       if (info) info.brokenBy ??= why;
@@ -224,7 +210,6 @@ export class ConnectionFactory {
    */
   async destroy(client: pg.Client, reason: DestroyReason, scope?: { readonly id: string }): Promise<void> {
     const info = this.#info.get(client);
-    const running = (info?.inflight ?? 0) > 0;
     this.#selector?.forget(client);
     this.#destroyed++;
     info?.statements?.closed();
@@ -236,49 +221,7 @@ export class ConnectionFactory {
         'connection destroyed',
       );
     }
-    // pg's end() waits for pipelined queries to finish: leave pipeline mode so a running query is dropped.
-    setPipelined(client, false);
-    if (info && running && info.brokenBy === undefined) await this.#cancelRunning(client, info);
-    await this.#end(client);
-  }
-
-  /**
-   * Cancels the query a closing connection still runs. A cancel that reaches the backend before it has read
-   * the query is ignored (the backend would then run on after the socket closes), so it is repeated, with a
-   * growing pause, until the query has ended, for at most CANCEL_RETRY_MILLIS and never past the pool's close
-   * timeout: after it, one last request, briefly.
-   */
-  async #cancelRunning(client: pg.Client, info: ClientInfo): Promise<void> {
-    const hurry = this.#hurry.signal;
-    const until = performance.now() + CANCEL_RETRY_MILLIS;
-    for (let attempt = 1; ; attempt++) {
-      if (hurry.aborted) {
-        if (attempt === 1) await sendCancelRequest(client, HURRIED_WAIT_MILLIS);
-        return;
-      }
-      await sendCancelRequest(client, Math.min(CANCEL_WAIT_MILLIS, until - performance.now()), hurry);
-      const pause = cancelPauseMillis(attempt);
-      if (info.inflight === 0 || performance.now() + pause >= until) return;
-      await sleep(pause, undefined, { signal: hurry }).catch(() => {
-        // The pool's close timeout passed: checked at the top of the loop.
-      });
-      if (info.inflight === 0) return;
-    }
-  }
-
-  /**
-   * Says goodbye (Terminate) and closes the socket, destroying it when the server does not close it in time: at
-   * most END_WAIT_MILLIS, and not past the pool's close timeout by more than HURRIED_WAIT_MILLIS. The socket
-   * keeps the process alive until then, whatever `allowExitOnIdle` says: this is work in progress.
-   */
-  #end(client: pg.Client): Promise<void> {
-    holdProcess(client, true);
-    const left = this.#deadline - performance.now();
-    const ending = endClient(client, Math.min(END_WAIT_MILLIS, Math.max(HURRIED_WAIT_MILLIS, left))).finally(
-      () => this.#ending.delete(ending),
-    );
-    this.#ending.add(ending);
-    return ending;
+    await this.#closer.close(client, info);
   }
 
   /**
@@ -286,29 +229,20 @@ export class ConnectionFactory {
    * connections being closed stop cancelling their queries and get only a brief goodbye.
    */
   finishBy(deadline: number): void {
-    this.#deadline = deadline;
-    clearTimeout(this.#hurryTimer);
-    const wait = deadline - performance.now();
-    if (wait <= 0) this.#hurry.abort();
-    else if (wait !== Number.POSITIVE_INFINITY) {
-      this.#hurryTimer = setTimeout(() => this.#hurry.abort(), timerDelay(wait));
-      // Only closing sockets need it, and they keep the process alive themselves.
-      this.#hurryTimer.unref();
-    }
+    this.#closer.finishBy(deadline);
   }
 
-  /** Waits until every connection being closed is gone (each is bounded: see #end), then drops the deadline timer. */
-  async ended(): Promise<void> {
-    while (this.#ending.size > 0) await Promise.all([...this.#ending]);
-    clearTimeout(this.#hurryTimer);
+  /** Waits until every connection being closed is gone (each is bounded). */
+  ended(): Promise<void> {
+    return this.#closer.ended();
   }
 
   /** Aborts connection attempts still in progress (pool closing). */
   abortConnecting(): void {
     for (const [client, abort] of this.#connecting) {
       abort(new Error('Connection terminated: the pool is closing'));
-      // Aborting an attempt; its own connect() call reports the failure (endClient never rejects).
-      void this.#end(client);
+      // Aborting an attempt; its own connect() call reports the failure (the closer never rejects).
+      void this.#closer.end(client);
     }
   }
 }

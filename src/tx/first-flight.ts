@@ -47,12 +47,18 @@ export class FirstFlight {
     if (this.#begun) return false;
     this.#begun = true;
     lease.beforeClientAccess = undefined;
-    if (pipeline) lease.startPipeline();
+    const info = lease.info;
+    if (pipeline) {
+      lease.startPipeline();
+      info.beginUnanswered = true;
+    }
     const record = (err: unknown) => {
+      info.beginUnanswered = false;
       this.#beginError ??= err;
       onError(err);
     };
     lease.query(settings.begin).then(() => {
+      info.beginUnanswered = false;
       this.#answered = true;
     }, record);
     if (settings.settingsSql)

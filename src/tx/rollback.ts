@@ -60,7 +60,8 @@ export function abort(tx: TxRecord, err: unknown, reason: AbortReason): Promise<
   tx.watch?.reject(err);
   tx.aborting = (async () => {
     const lease = tx.lease;
-    if (lease.info.inflight > 0 && lease.state === 'leased') {
+    // With BEGIN unanswered no cancel is sent (see ClientInfo.beginUnanswered): the rollback closes the connection.
+    if (lease.info.inflight > 0 && lease.state === 'leased' && !lease.info.beginUnanswered) {
       // The grace runs from now, alongside the cancel request: a cancel sent into a dead network (it takes its
       // own socket, which a partition swallows too) would otherwise add its whole timeout to every deadline.
       const until = performance.now() + CANCEL_GRACE_MILLIS;
