@@ -5,6 +5,7 @@ import {
   context,
   type Span,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
   type Tracer,
   trace,
@@ -18,6 +19,7 @@ import {
   type TransactionAttemptMessage,
   type TransactionMessage,
 } from '../index.js';
+import { MessageSlot } from './message-slots.js';
 import { POOL_NAME } from './otel-metrics.js';
 
 /** The name of every transaction span (low cardinality: the pool and database are attributes). */
@@ -61,12 +63,16 @@ function fail(span: Span, err: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR });
 }
 
-/** What a transaction span keeps on its channel message (under a symbol of its `recordPoolSpans`). */
+/** What a transaction span keeps on its channel message. */
 interface TxSpan {
   readonly span: Span;
   /** The caller's context with the span set: the scope runs in it, and its query spans start under it. */
   readonly context: Context;
 }
+
+/** The transaction spans on the transaction messages, and the query spans on the query messages. */
+const txSpans = new MessageSlot<TxSpan>();
+const querySpanSlot = new MessageSlot<Span>();
 
 /**
  * One CLIENT span per top-level transaction scope of `pool` (child of the span active where the scope
@@ -77,55 +83,49 @@ interface TxSpan {
  */
 export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean): () => void {
   const base: Attributes = { 'db.system.name': 'postgresql', [POOL_NAME]: pool.name };
-  /** Each subscriber's own slot on the messages it handles (a property, not a WeakMap lookup per event). */
-  const slot = Symbol('pg-scope/otel span');
-  type Carrier = { [slot]?: TxSpan | undefined };
-  /** The start attributes of each form × isolation × readOnly, made once (a handful: a scan, no key string). */
+  /** This instrumentation, as the owner of what it keeps on the messages. */
+  const owner = {};
+  /**
+   * The span options of each form × isolation × readOnly, made once (a handful: a scan, no key string); the
+   * SDK copies the attributes it is given, so one object serves every span of a kind.
+   */
   type Kind = Pick<TransactionMessage, 'form' | 'isolation' | 'readOnly'>;
-  const startAttributes: { kind: Kind; attributes: Attributes }[] = [];
-  const attributesFor = (m: TransactionMessage): Attributes => {
-    for (const known of startAttributes) {
+  const startOptions: { kind: Kind; options: SpanOptions }[] = [];
+  const optionsFor = (m: TransactionMessage): SpanOptions => {
+    for (const known of startOptions) {
       const k = known.kind;
-      if (k.form === m.form && k.isolation === m.isolation && k.readOnly === m.readOnly)
-        return known.attributes;
+      if (k.form === m.form && k.isolation === m.isolation && k.readOnly === m.readOnly) return known.options;
     }
     const attributes: Attributes = { ...base, 'pg_scope.transaction.form': m.form };
     if (m.isolation !== undefined) attributes['pg_scope.transaction.isolation'] = m.isolation;
     if (m.readOnly !== undefined) attributes['pg_scope.transaction.read_only'] = m.readOnly;
-    startAttributes.push({
-      kind: { form: m.form, isolation: m.isolation, readOnly: m.readOnly },
-      attributes,
-    });
-    return attributes;
+    const options: SpanOptions = { kind: SpanKind.CLIENT, attributes };
+    startOptions.push({ kind: { form: m.form, isolation: m.isolation, readOnly: m.readOnly }, options });
+    return options;
   };
 
   /** The `runInScope` hook: the scope runs with its span active. Made once, shared by every message. */
   const runInSpan = <T>(m: TransactionMessage, run: () => Promise<T>): Promise<T> => {
-    const held = (m as Carrier)[slot];
+    const held = txSpans.get(m, owner);
     return held === undefined ? run() : context.with(held.context, run);
   };
 
   const tx = diagnostics_channel.tracingChannel<unknown, TransactionMessage>(ChannelName.transaction);
   const onTxStart = (message: unknown): void => {
-    const m = message as TransactionMessage & Carrier;
-    if (m.pool !== pool || m[slot] !== undefined) return;
+    const m = message as TransactionMessage;
+    if (m.pool !== pool || txSpans.get(m, owner) !== undefined) return;
     const active = context.active();
-    const span = tracer.startSpan(
-      TRANSACTION_SPAN_NAME,
-      { kind: SpanKind.CLIENT, attributes: attributesFor(m) },
-      active,
-    );
-    m[slot] = { span, context: trace.setSpan(active, span) };
+    const span = tracer.startSpan(TRANSACTION_SPAN_NAME, optionsFor(m), active);
+    txSpans.set(m, owner, { span, context: trace.setSpan(active, span) });
     if (m.form !== 'callback') return;
     const previous = m.runInScope;
     m.runInScope =
       previous === undefined ? runInSpan : (msg, run) => previous(msg, () => runInSpan(msg, run));
   };
   const onTxEnd = (message: unknown): void => {
-    const m = message as TransactionMessage & Carrier;
-    const held = m[slot];
+    const m = message as TransactionMessage;
+    const held = txSpans.take(m, owner);
     if (held === undefined) return;
-    m[slot] = undefined;
     const span = held.span;
     span.setAttributes(serverAttributes(m.server));
     span.setAttribute('pg_scope.transaction.attempts', m.attempts);
@@ -138,7 +138,7 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
     const m = message as TransactionAttemptMessage;
     // The attempt that ended the scope is the span's own outcome: only the failed ones before it are events.
     if (m.error === undefined) return;
-    const held = (m.transaction as Carrier)[slot];
+    const held = txSpans.get(m.transaction, owner);
     if (held === undefined) return;
     held.span.addEvent('pg_scope.transaction.attempt', {
       'pg_scope.transaction.attempt': m.attempt,
@@ -149,25 +149,27 @@ export function recordPoolSpans(pool: Pool, tracer: Tracer, querySpans: boolean)
   };
 
   const query = diagnostics_channel.tracingChannel(ChannelName.query);
-  const querySlot = Symbol('pg-scope/otel query span');
-  type QueryCarrier = { [querySlot]?: Span | undefined };
   const onQueryStart = (message: unknown): void => {
-    const m = message as QueryMessage & QueryCarrier;
+    const m = message as QueryMessage;
     if (m.pool !== pool) return;
     // The transaction's span, also in the `await using` form, whose statements run in the caller's context.
-    const parent = (m.transaction as Carrier | undefined)?.[slot]?.context ?? context.active();
+    const inTx = m.transaction === undefined ? undefined : txSpans.get(m.transaction, owner);
+    const parent = inTx?.context ?? context.active();
     const operation = /^\s*([A-Za-z]+)/.exec(m.text)?.[1]?.toUpperCase();
     const attributes: Attributes = { ...base, ...serverAttributes(m.server) };
     if (operation) attributes['db.operation.name'] = operation;
     // Only a parameterized statement's text: literals in any other text may be values.
     if (m.valueCount > 0) attributes['db.query.text'] = m.text;
-    m[querySlot] = tracer.startSpan(operation ?? 'postgresql', { kind: SpanKind.CLIENT, attributes }, parent);
+    querySpanSlot.set(
+      m,
+      owner,
+      tracer.startSpan(operation ?? 'postgresql', { kind: SpanKind.CLIENT, attributes }, parent),
+    );
   };
   const onQueryEnd = (message: unknown): void => {
-    const m = message as QueryMessage & QueryCarrier;
-    const span = m[querySlot];
+    const m = message as QueryMessage;
+    const span = querySpanSlot.take(m, owner);
     if (span === undefined) return;
-    m[querySlot] = undefined;
     if (m.error !== undefined) fail(span, m.error);
     else if (typeof m.rowCount === 'number') span.setAttribute('db.response.returned_rows', m.rowCount);
     span.end();

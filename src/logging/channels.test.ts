@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import { traced } from './channels.js';
@@ -77,5 +78,55 @@ describe('traced(): tracePromise order, the message filled by `done`, never the 
     ).toThrow(boom);
     stop();
     expect(events).toEqual(['start:-', 'error:-', 'end:-']);
+  });
+
+  it('only start or end subscribed: the promise of run() as it is, nothing waits on it', async () => {
+    const channel = diagnostics_channel.tracingChannel<Message>('pg-scope-test:start-only');
+    const seen: string[] = [];
+    const onStart = () => seen.push('start');
+    channel.start.subscribe(onStart);
+    const message: Message = { id: 4 };
+    const promise = Promise.resolve(7);
+    let filled = false;
+    const returned = traced(
+      channel,
+      message,
+      () => promise,
+      () => {
+        filled = true;
+      },
+    );
+    channel.start.unsubscribe(onStart);
+    expect(returned).toBe(promise);
+    expect(await returned).toBe(7);
+    expect(seen).toEqual(['start']);
+    expect(filled).toBe(false);
+  });
+
+  it('a store bound on start holds while run() runs, also with no subscriber at all', async () => {
+    const channel = diagnostics_channel.tracingChannel<Message>('pg-scope-test:store');
+    const store = new AsyncLocalStorage<Message>();
+    channel.start.bindStore(store);
+    const inside = await traced(channel, { id: 5 }, async () => store.getStore()?.id, undefined);
+    channel.start.unbindStore(store);
+    expect(inside).toBe(5);
+    expect(store.getStore()).toBeUndefined();
+  });
+
+  it('only asyncEnd subscribed: done fills the message before it, start and end publish to no one', async () => {
+    const channel = diagnostics_channel.tracingChannel<Message>('pg-scope-test:async-end-only');
+    const seen: string[] = [];
+    const onAsyncEnd = (m: unknown) => seen.push(`asyncEnd:${(m as Message).filled}`);
+    channel.asyncEnd.subscribe(onAsyncEnd);
+    await traced(
+      channel,
+      { id: 6 },
+      async () => 1,
+      (m) => {
+        m.filled = 'yes';
+      },
+    );
+    channel.asyncEnd.unsubscribe(onAsyncEnd);
+    expect(seen).toEqual(['asyncEnd:yes']);
   });
 });

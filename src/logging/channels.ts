@@ -174,7 +174,10 @@ type Tracing<M extends object> = diagnostics_channel.TracingChannel<M, M>;
 /**
  * Publishes `start`/`end` around `run()` and `asyncStart`/`asyncEnd` (after `error` on a rejection) when its
  * promise settles, as `TracingChannel#tracePromise` does — but `done` fills the message from the result, and
- * the result itself (a connection, the caller's value, rows) is never put on the message.
+ * the result itself (a connection, the caller's value, rows) is never put on the message. Each sub-channel is
+ * asked for itself: `run()` goes through `start.runStores` (so a store bound with `start.bindStore` holds
+ * while it runs) only when `start` has a subscriber or a store, and while none of `asyncStart`, `asyncEnd`
+ * and `error` has one, the promise of `run()` is handed back as it is: no promise of its own, no `done`.
  */
 export function traced<M extends { error?: unknown }, R>(
   channel: Tracing<M>,
@@ -182,9 +185,10 @@ export function traced<M extends { error?: unknown }, R>(
   run: () => Promise<R>,
   done: ((message: M, result: R | undefined, failed: boolean) => void) | undefined,
 ): Promise<R> {
+  const start = channel.start;
   let promise: Promise<R>;
   try {
-    promise = channel.start.runStores(message, run);
+    promise = start.hasSubscribers ? start.runStores(message, run) : run();
   } catch (err) {
     message.error = err;
     done?.(message, undefined, true);
@@ -193,6 +197,8 @@ export function traced<M extends { error?: unknown }, R>(
     throw err;
   }
   channel.end.publish(message);
+  if (!channel.asyncEnd.hasSubscribers && !channel.asyncStart.hasSubscribers && !channel.error.hasSubscribers)
+    return promise;
   return promise.then(
     (result) => {
       done?.(message, result, false);

@@ -92,11 +92,14 @@ export function traceQuery<R extends pg.QueryResultRow>(
     valueCount: Array.isArray(bound) ? bound.length : 0,
     transaction: lease.tracedTransaction,
   };
-  return traced(queryChannel, message, run, (m, result) => {
-    if (!result) return;
-    m.command = result.command;
-    m.rowCount = result.rowCount;
-  });
+  return traced(queryChannel, message, run, fillQuery);
+}
+
+/** A statement's end fields, from its result (one function for every message: no closure per statement). */
+function fillQuery(message: QueryMessage, result: pg.QueryResult | undefined): void {
+  if (!result) return;
+  message.command = result.command;
+  message.rowCount = result.rowCount;
 }
 
 /** Publishes a returned lease on `pg-scope:release`. */
