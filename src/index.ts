@@ -52,7 +52,7 @@ export type { AmbientScope } from './scope/ambient-scope.js';
 export { Connection } from './scope/connection.js';
 export type { PingOptions } from './scope/ping.js';
 export { createPool, Pool } from './scope/pool.js';
-export type { LongestBorrow, PoolStats, StatementStats } from './stats.js';
+export type { LongestBorrow, PoolStats, PoolSummary, StatementStats } from './stats.js';
 export { isRetryable } from './tx/retry.js';
 export { Transaction } from './tx/transaction.js';
 export type { TransactionState } from './tx/transaction-state.js';

@@ -65,3 +65,13 @@ export interface LongestBorrow {
   /** Where that connection was acquired: captured only when `leakDetectionMillis` > 0. */
   readonly stack: string | undefined;
 }
+
+/** What a pool shows of itself in `JSON.stringify` and `util.inspect`: never its settings. */
+export interface PoolSummary {
+  /** The pool's name (as in its log lines). */
+  name: string;
+  /** Whether `close()` was called. */
+  closed: boolean;
+  /** `stats()` at the time of the call. */
+  stats: PoolStats;
+}

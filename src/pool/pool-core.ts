@@ -6,7 +6,7 @@ import { acquireChannel, releaseChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import { createPoolLogger, poolName } from '../logging/logger.js';
 import { Redactor } from '../logging/redact.js';
-import type { PoolStats } from '../stats.js';
+import type { PoolStats, PoolSummary } from '../stats.js';
 import type { AcquireOptions } from './acquire-options.js';
 import type { AcquireQueue, QueueHost } from './acquire-queue.js';
 import type { ConnectionFactory } from './connection-factory.js';
@@ -260,7 +260,7 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
   }
 
   /** `JSON.stringify` shows the pool's name and counters, never its settings. */
-  toJSON(): { name: string; closed: boolean; stats: PoolStats } {
+  toJSON(): PoolSummary {
     return { name: this.#name, closed: this.closing, stats: this.stats() };
   }
 

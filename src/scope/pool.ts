@@ -6,7 +6,7 @@ import type { PoolConfig } from '../pool/pool-config.js';
 import { PoolCore } from '../pool/pool-core.js';
 import { normalizePoolConfig } from '../pool/pool-options.js';
 import { findFrame, runInFrame } from '../pool/scope-context.js';
-import type { PoolStats } from '../stats.js';
+import type { PoolStats, PoolSummary } from '../stats.js';
 import type { LeaseSource } from '../tx/lease-source.js';
 import { openTransaction, runTransaction } from '../tx/run-transaction.js';
 import type { Transaction } from '../tx/transaction.js';
@@ -278,14 +278,7 @@ export class Pool extends Queryable implements AsyncDisposable {
   #closing: Promise<void> | undefined;
 
   /** `JSON.stringify` (and so pino, given `{ pool }`): the pool's name, whether it is closed, and its counters. */
-  toJSON(): {
-    /** The pool's name (as in its log lines). */
-    name: string;
-    /** Whether `close()` was called. */
-    closed: boolean;
-    /** `stats()` at the time of the call. */
-    stats: PoolStats;
-  } {
+  toJSON(): PoolSummary {
     return this.#core.toJSON();
   }
 
