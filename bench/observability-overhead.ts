@@ -20,19 +20,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  MeterProvider,
-  PeriodicExportingMetricReader,
-  type PushMetricExporter,
-} from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { pino } from 'pino';
 import { ChannelName, type Pool } from '../src/index.js';
 import { openDatabase } from './database.js';
 import { runFor } from './measure.js';
+import { noopProviders, transfer } from './otel-noop.js';
 import { loadPgScope, type PgScopeModule } from './pg-scope-build.js';
 import { CONC_WORKERS, POOL_SIZE } from './settings.js';
-import { INSERT_LEDGER, randomTransfer, UPDATE_BALANCE } from './sql.js';
 import { median } from './stats.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
@@ -76,18 +70,6 @@ async function loadBaseline(): Promise<{ module: PgScopeModule; commit: string }
   return { module: (await import(pathToFileURL(entry).href)) as PgScopeModule, commit };
 }
 
-/** Exporters that accept everything and keep nothing: what is measured is the recording, not the shipping. */
-const dropSpans: SpanExporter = {
-  // 0: ExportResultCode.SUCCESS (@opentelemetry/core, not a dependency of its own here).
-  export: (_spans, done) => done({ code: 0 }),
-  shutdown: async () => {},
-};
-const dropMetrics: PushMetricExporter = {
-  export: (_metrics, done) => done({ code: 0 }),
-  forceFlush: async () => {},
-  shutdown: async () => {},
-};
-
 /** A variant: the code it runs, and what to switch on before its measurement (returns what switches it off). */
 interface Variant {
   readonly name: string;
@@ -123,28 +105,15 @@ const VARIANTS: readonly Variant[] = [
   {
     name: 'this tree, instrumentPool (metrics + transaction spans), no-op exporters',
     on(pool) {
-      const meterProvider = new MeterProvider({
-        readers: [new PeriodicExportingMetricReader({ exporter: dropMetrics, exportIntervalMillis: 1_000 })],
-      });
-      const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropSpans)] });
-      const undo = instrumentPool(pool, { meterProvider, tracerProvider });
+      const providers = noopProviders();
+      const undo = instrumentPool(pool, providers);
       return () => {
         undo();
-        void meterProvider.shutdown();
-        void tracerProvider.shutdown();
+        providers.shutdown();
       };
     },
   },
 ];
-
-function transfer(pool: Pool): Promise<void> {
-  const t = randomTransfer();
-  return pool.transaction(async (tx) => {
-    await tx.query(UPDATE_BALANCE, [t.firstDelta, t.firstId]);
-    await tx.query(UPDATE_BALANCE, [t.secondDelta, t.secondId]);
-    await tx.query(INSERT_LEDGER, [t.from, t.to, t.amount]);
-  });
-}
 
 function percent(value: number): string {
   return `${value > 0 ? '+' : ''}${(value * 100).toFixed(1)}%`;

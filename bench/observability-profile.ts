@@ -20,12 +20,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Pool } from '../src/index.js';
+import { noopProviders, transfer } from './otel-noop.js';
 import { loadPgScope } from './pg-scope-build.js';
 import { CONC_WORKERS, POOL_SIZE } from './settings.js';
-import { INSERT_LEDGER, randomTransfer, UPDATE_BALANCE } from './sql.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 4);
 const COUNT = Number(process.env.COUNT ?? 2_500);
@@ -84,15 +82,6 @@ function selfTimes(profiles: Profile[]): { areas: Map<string, number>; functions
   return { areas, functions };
 }
 
-function transfer(pool: Pool): Promise<void> {
-  const t = randomTransfer();
-  return pool.transaction(async (tx) => {
-    await tx.query(UPDATE_BALANCE, [t.firstDelta, t.firstId]);
-    await tx.query(UPDATE_BALANCE, [t.secondDelta, t.secondId]);
-    await tx.query(INSERT_LEDGER, [t.from, t.to, t.amount]);
-  });
-}
-
 async function transfers(pool: Pool, count: number): Promise<void> {
   let started = 0;
   const worker = async () => {
@@ -125,28 +114,11 @@ async function main(): Promise<void> {
       };
     }
     if (mode === 'otel') {
-      const meterProvider = new MeterProvider({
-        readers: [
-          new PeriodicExportingMetricReader({
-            exporter: {
-              export: (_m, done) => done({ code: 0 }),
-              forceFlush: async () => {},
-              shutdown: async () => {},
-            },
-            exportIntervalMillis: 1_000,
-          }),
-        ],
-      });
-      const tracerProvider = new BasicTracerProvider({
-        spanProcessors: [
-          new BatchSpanProcessor({ export: (_s, done) => done({ code: 0 }), shutdown: async () => {} }),
-        ],
-      });
-      const undo = otel.instrumentPool(pool, { meterProvider, tracerProvider });
+      const providers = noopProviders();
+      const undo = otel.instrumentPool(pool, providers);
       return () => {
         undo();
-        void meterProvider.shutdown();
-        void tracerProvider.shutdown();
+        providers.shutdown();
       };
     }
     return noop;
