@@ -6,8 +6,11 @@ import { captureLogs } from './setup/log-capture.js';
 import { poolFor } from './support/tx-support.js';
 
 /** Acquires from a function of its own, so its name shows in the acquirer's stack. */
-function forgottenHandleAcquirer(pool: { acquire(): Promise<Connection> }): Promise<Connection> {
-  return pool.acquire();
+function forgottenHandleAcquirer(pool: {
+  acquire(options?: { timeoutMillis?: number }): Promise<Connection>;
+}): Promise<Connection> {
+  // Its own bound: opening the connection (a container's server, a loaded machine) may outlast the pool's.
+  return pool.acquire({ timeoutMillis: 10_000 });
 }
 
 /**

@@ -137,6 +137,21 @@ export class Lease {
     setPipelined(this.#client, false);
   }
 
+  /**
+   * A statement sent on the raw client in pg's callback form, with no promise (a pipelined BEGIN, the
+   * transaction-id statement), counts as in flight until {@link rawAnswered} is called for it, once. Counted,
+   * the lease stays busy and pipelined even when the statement sent behind it fails at once (pg settles a
+   * statement whose parameters cannot be serialised synchronously), so no answer goes to the wrong query.
+   */
+  rawSent(): void {
+    this.info.inflight++;
+  }
+
+  /** See {@link rawSent}. */
+  rawAnswered(): void {
+    if (--this.info.inflight === 0 && this.#pipelined) this.#endPipeline();
+  }
+
   /** The client regardless of state, for the pool's own cleanup. */
   get rawClient(): pg.Client {
     return this.#client;
@@ -184,11 +199,17 @@ export class Lease {
         queryWithCallback(client, config, values, done);
       });
     }
-    const promise = queryChannel.hasSubscribers
-      ? traceQuery(this.#owner, this, config, values, () =>
-          sendQuery<R>(client, statements, config, values, outside),
-        )
-      : sendQuery<R>(client, statements, config, values, outside);
+    let promise: Promise<pg.QueryResult<R>>;
+    try {
+      promise = queryChannel.hasSubscribers
+        ? traceQuery(this.#owner, this, config, values, () =>
+            sendQuery<R>(client, statements, config, values, outside),
+          )
+        : sendQuery<R>(client, statements, config, values, outside);
+    } catch (err) {
+      // pg threw at once (a missing statement, a caller's wrapper): settled below like any failure.
+      promise = Promise.reject(err);
+    }
     // One promise per query on top of pg's: the handlers are made once per lease (on its first such query),
     // and a caller's own error handling (`onError`) runs in the same step instead of in a promise of its own.
     if (this.#onSettled === undefined || this.#onFailed === undefined) {

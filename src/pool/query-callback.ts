@@ -13,9 +13,11 @@ type CallbackQuery<R extends pg.QueryResultRow> = (
 ) => PromiseLike<pg.QueryResult<R>> | undefined;
 
 /**
- * Sends a statement on `client` in pg's callback form; `done` is called once. pg's callback form returns
- * nothing; a `query` the caller wrapped that answers with a promise instead (and never calls back) is followed
- * all the same, so `done` must ignore a second call.
+ * Sends a statement on `client` in pg's callback form; `done` is called at least once and must ignore a second
+ * call. pg's callback form returns nothing; a `query` the caller wrapped that answers with a promise instead (and
+ * never calls back) is followed all the same, though a promise resolving with nothing (a wrapper that forwards
+ * the callback and returns pg's `undefined`) is left to the callback. A synchronous throw (pg's TypeError for a
+ * missing statement, a wrapper's own) reaches `done` too, so nothing stays counted in flight.
  */
 export function queryWithCallback<R extends pg.QueryResultRow>(
   client: pg.Client,
@@ -23,10 +25,18 @@ export function queryWithCallback<R extends pg.QueryResultRow>(
   values: unknown[] | undefined,
   done: (err: Error | null, result: pg.QueryResult<R>) => void,
 ): void {
-  const sent = (client as unknown as { query: CallbackQuery<R> }).query(config, values, done);
+  let sent: PromiseLike<pg.QueryResult<R>> | undefined;
+  try {
+    sent = (client as unknown as { query: CallbackQuery<R> }).query(config, values, done);
+  } catch (err) {
+    done((err ?? new Error('query failed')) as Error, undefined as never);
+    return;
+  }
   if (typeof sent?.then === 'function') {
     sent.then(
-      (result) => done(null, result),
+      (result) => {
+        if (result !== undefined) done(null, result);
+      },
       (err: unknown) => done((err ?? new Error('query failed')) as Error, undefined as never),
     );
   }

@@ -65,6 +65,8 @@ export class FirstFlight {
     if (pipeline && !queryChannel.hasSubscribers && lease.state === 'leased') {
       // The statement sent behind it in this tick keeps the connection counted as busy and pipelined, and
       // fails the same way if the connection does: BEGIN needs no promise of its own (pg's callback form).
+      lease.rawSent();
+      this.#rawLease = lease;
       queryWithCallback(lease.rawClient, settings.begin, undefined, this.#settled);
     } else {
       lease.query(settings.begin).then(() => this.#settled(null), this.#settled);
@@ -77,9 +79,17 @@ export class FirstFlight {
   /** Where the last {@link begin} sent BEGIN, and who records its failure. */
   #info: ClientInfo | undefined;
   #errors: BeginErrors | undefined;
+  /** The lease a BEGIN was sent on in pg's callback form, until its answer: see Lease.rawSent. */
+  #rawLease: Lease | undefined;
 
   /** BEGIN answered (`err` null), or BEGIN or the `settings` statement failed. Made once per transaction. */
   readonly #settled = (err: unknown): void => {
+    const raw = this.#rawLease;
+    if (raw) {
+      // BEGIN sent on the raw client: its answer (or failure) comes first, before the `settings` statement's.
+      this.#rawLease = undefined;
+      raw.rawAnswered();
+    }
     const info = this.#info;
     if (info) info.beginUnanswered = false;
     if (err === null || err === undefined) {

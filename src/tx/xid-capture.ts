@@ -30,11 +30,16 @@ export class XidCapture {
   /** Sends the statement on `lease`, which must then send COMMIT in the same tick. */
   constructor(lease: Lease) {
     lease.startPipeline();
+    this.#lease = lease;
+    lease.rawSent();
     const client = lease.rawClient;
     queryFirstValue(client, captureXidSql(serverVersion(client)), this.#settled);
   }
 
+  readonly #lease: Lease;
+
   readonly #settled = (err: Error | null, xid: string | null): void => {
+    this.#lease.rawAnswered();
     if (err) {
       // The COMMIT behind it settles the transaction either way; only whether the server answered matters.
       if (isServerAnswer(err)) this.#answer = 'refused';
@@ -75,7 +80,9 @@ export function askXidEarly(tx: TxRecord): void {
   const text = captureXidSql(serverVersion(lease.rawClient));
   if (!queryChannel.hasSubscribers && lease.state === 'leased') {
     lease.startPipeline();
+    lease.rawSent();
     queryFirstValue(lease.rawClient, text, (err, xid) => {
+      lease.rawAnswered();
       // A failure: the statement behind it fails the same way, and reports it; COMMIT's flight asks again.
       if (!err) tx.xid = xid ?? undefined;
     });
