@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { ConnectError, PoolExhaustedError } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './setup/db.js';
 import { codeOf, expectHealthy, type FaultPool, faultPool } from './support/fault-kit.js';
-import { type ProcessErrorWatch, settle, watchProcessErrors } from './support/pool-test-kit.js';
+import { type ProcessErrorWatch, pollUntil, settle, watchProcessErrors } from './support/pool-test-kit.js';
 
 /**
  * Out of connection slots. The server is shared with test files running in parallel, so instead of filling
@@ -102,8 +102,23 @@ describe('fault: no connection slots left on the server', () => {
     expect(attempts.every((line) => line.code === '53300')).toBe(true);
     expect(fp.pool.stats()).toMatchObject({ borrowed: 0, waiting: 0 });
 
-    // A slot frees up: the pool recovers.
-    await squatters.shift()?.end();
+    // The slots free up: the pool recovers. Both go, and the test waits until the server has no backend of
+    // the role left: a backend that is still exiting (the squatter's, or one of the pool's refused attempts)
+    // counts against the limit, and with one slot free a new attempt could keep meeting it.
+    await Promise.all(squatters.splice(0).map((client) => client.end()));
+    expect(
+      await pollUntil(
+        async () => {
+          const { rows } = await db.admin(
+            'select count(*)::int as n from pg_stat_activity where usename = $1',
+            [role],
+          );
+          return (rows[0] as { n: number }).n;
+        },
+        (n) => n === 0,
+        10_000,
+      ),
+    ).toBe(0);
     expect(watch.errors).toEqual([]);
     await expectHealthy(db, fp);
   });
