@@ -47,16 +47,6 @@ export class Pool extends Queryable implements AsyncDisposable {
     if (replicas) this.#replicas = new ReplicaRouter(core, replicas, maxReplicaLagMillis);
   }
 
-  /** A lease for `acquire()`: from a replica for `readOnly` when the pool has replicas. */
-  #lease(options: AcquireOptions | undefined) {
-    return routedLease(this.#replicas, this.#core, options);
-  }
-
-  /** Where a transaction with `settings` gets its connections: a replica for read-only work, if any. */
-  #source(settings: TxSettings, checkNested: boolean | 'whenFull'): LeaseSource {
-    return routedSource(this.#replicas, this.#core, settings, checkNested);
-  }
-
   /**
    * Callback form: lends a connection to `fn` and gives it back when `fn` settles, whatever happens. Resolves
    * with `fn`'s value, rejects with `fn`'s error (the same object). A transaction `fn` left open by hand is
@@ -76,10 +66,11 @@ export class Pool extends Queryable implements AsyncDisposable {
     const core = this.#core;
     if (typeof fnOrOptions !== 'function') {
       checkAcquireOptions(fnOrOptions);
-      return new Connection(core, await this.#lease(fnOrOptions));
+      // From a replica for `readOnly` when the pool has replicas (as every lease and source below).
+      return new Connection(core, await routedLease(this.#replicas, core, fnOrOptions));
     }
     checkAcquireOptions(maybeOptions);
-    const lease = await this.#lease(maybeOptions);
+    const lease = await routedLease(this.#replicas, core, maybeOptions);
     const conn = new Connection(core, lease);
     try {
       return await runInFrame(
@@ -158,7 +149,8 @@ export class Pool extends Queryable implements AsyncDisposable {
     const core = this.#core;
     if (typeof fnOrOptions !== 'function') return this.#usingTransaction(fnOrOptions);
     if (findFrame(core)) {
-      const sourceFor = (s: TxSettings, check: boolean | 'whenFull') => this.#source(s, check);
+      const sourceFor = (s: TxSettings, check: boolean | 'whenFull') =>
+        routedSource(this.#replicas, core, s, check);
       return scopedTransaction(core, () => this.ambient(), fnOrOptions, maybeOptions, sourceFor);
     }
     // The common case, a callback outside any scope of this pool: no async layer that only forwards a promise.
@@ -171,7 +163,7 @@ export class Pool extends Queryable implements AsyncDisposable {
     // Without options the settings are always the same: so is the lease source, made once per pool.
     let source = maybeOptions === undefined ? this.#defaultSource : undefined;
     if (!source) {
-      source = this.#source(settings, newConnectionCheck(settings));
+      source = routedSource(this.#replicas, core, settings, newConnectionCheck(settings));
       if (maybeOptions === undefined) this.#defaultSource = source;
     }
     return runTransaction(core, source, settings, fnOrOptions);
@@ -181,7 +173,7 @@ export class Pool extends Queryable implements AsyncDisposable {
   async #usingTransaction(options: TransactionOptions | undefined): Promise<Transaction> {
     const core = this.#core;
     const settings = normalizeTxOptions(options, 'using', core.settings.allowedSettings);
-    const tx = await openTransaction(core, this.#source(settings, true), settings);
+    const tx = await openTransaction(core, routedSource(this.#replicas, core, settings, true), settings);
     this.#usingHint.track(tx);
     return tx;
   }
@@ -211,7 +203,7 @@ export class Pool extends Queryable implements AsyncDisposable {
     const core = this.#core;
     const settings = normalizeTxOptions(options, 'using', core.settings.allowedSettings);
     const scope = new RequestScope(
-      () => openTransaction(core, this.#source(settings, false), settings),
+      () => openTransaction(core, routedSource(this.#replicas, core, settings, false), settings),
       onOpen,
       settings.readOnly,
     );
@@ -235,9 +227,8 @@ export class Pool extends Queryable implements AsyncDisposable {
    */
   pgPool(): pg.Pool {
     if (!this.#pgPool) {
-      const view = new PgPoolView(this);
-      this.#core.connectionObserver = view.connectionObserver;
-      this.#pgPool = view;
+      this.#pgPool = new PgPoolView(this);
+      this.#core.connectionObserver = this.#pgPool.connectionObserver;
     }
     // Structurally a pg.Pool for the methods such tools call; the rest of pg.Pool's surface is not offered.
     return this.#pgPool as unknown as pg.Pool;
