@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queryFirstValue, setPipelined } from '../src/pool/pg-client-internals.js';
+import { setPipelined } from '../src/pool/pg-client-internals.js';
+import { queryFirstValue } from '../src/pool/pg-queries.js';
 import { createTestDatabase, type TestDatabase } from './setup/db.js';
 
 /** `queryFirstValue` as a promise, for the assertions. */

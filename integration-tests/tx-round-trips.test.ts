@@ -66,6 +66,20 @@ describe('round trips per transaction', () => {
     expect(library).toBe(K + 1);
   });
 
+  it(`the server answers a warm writing transaction of ${K} statements with ${K + 1} ReadyForQuery (BEGIN and the transaction id share a statement's Sync)`, async () => {
+    const syncs = proxy.clientMessages('S');
+    const queries = proxy.clientMessages('Q');
+    await roundTrips(proxy, () =>
+      pool.transaction(async (tx) => {
+        for (let i = 0; i < K; i++) await tx.query('insert into items (v) values ($1)', [i]);
+      }),
+    );
+    // Each Sync and each simple Query is answered with one ReadyForQuery, flushed on its own: K statements'
+    // Syncs (BEGIN and the id statement inside two of them) and COMMIT's Query.
+    expect((proxy.clientMessages('S') - syncs) / REPEATS).toBe(K);
+    expect((proxy.clientMessages('Q') - queries) / REPEATS).toBe(1);
+  });
+
   it('the await using form costs the same', async () => {
     const library = await roundTrips(proxy, async () => {
       await using tx = await pool.transaction();

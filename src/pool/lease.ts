@@ -4,9 +4,9 @@ import { queryChannel, type TransactionMessage } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './client-info.js';
 import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
+import type { StatementAhead } from './pg-queries.js';
 import { type ChannelSource, traceQuery } from './pool-channels.js';
-import { queryWithCallback, rejectFromCaller } from './query-callback.js';
-import type { StatementCache } from './statement-cache.js';
+import { failAhead, rejectFromCaller, sendAheadAlone, sendQuery, sendWithAhead } from './query-callback.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
 export type LeaseState = 'leased' | 'released' | 'broken';
@@ -109,6 +109,7 @@ export class Lease {
   client(what = 'use the connection'): pg.Client {
     if (this.#state !== 'leased') throw new ScopeClosedError(`cannot ${what}: the scope has ended`);
     this.beforeClientAccess?.beforeClientAccess();
+    sendAheadAlone(this.#client, this.#takeAhead());
     if (this.#pipelined) {
       if (this.info.inflight > 0) {
         throw new Error(
@@ -152,6 +153,26 @@ export class Lease {
     if (--this.info.inflight === 0 && this.#pipelined) this.#endPipeline();
   }
 
+  /** Statements to write ahead of the next one sent on this lease: see {@link sendAhead}. */
+  #ahead: StatementAhead[] | undefined;
+
+  /**
+   * Sends `statement` (no parameters; counted in flight by the caller, see {@link rawSent}) ahead of the one
+   * the caller sends next on this lease, in this tick: in its Sync when it can carry it (`canCarryAhead`: the
+   * server then answers both in one flush), else on its own just before it.
+   */
+  sendAhead(statement: StatementAhead): void {
+    if (this.#ahead === undefined) this.#ahead = [statement];
+    else this.#ahead.push(statement);
+  }
+
+  /** The statements waiting to go ahead, now that they go (or fail). */
+  #takeAhead(): StatementAhead[] | undefined {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    return ahead;
+  }
+
   /** The client regardless of state, for the pool's own cleanup. */
   get rawClient(): pg.Client {
     return this.#client;
@@ -167,7 +188,9 @@ export class Lease {
     onError?: (err: unknown) => Promise<pg.QueryResult<R>>,
   ): Promise<pg.QueryResult<R>> {
     if (this.#state !== 'leased') {
-      const closed = Promise.reject(new ScopeClosedError('cannot query: the scope has ended'));
+      const error = new ScopeClosedError('cannot query: the scope has ended');
+      failAhead(this.#takeAhead(), error);
+      const closed = Promise.reject(error);
       return onError === undefined ? closed : closed.catch(onError);
     }
     const client = this.#client;
@@ -196,9 +219,10 @@ export class Lease {
           this.#noteFailure(err);
           rejectFromCaller(err, resolve, onError);
         };
-        queryWithCallback(client, config, values, done);
+        sendWithAhead(client, this.#takeAhead(), config, values, done);
       });
     }
+    sendAheadAlone(client, this.#takeAhead());
     let promise: Promise<pg.QueryResult<R>>;
     try {
       promise = queryChannel.hasSubscribers
@@ -277,17 +301,4 @@ export class Lease {
     onRevoke?.();
     return this.end(reason);
   }
-}
-
-function sendQuery<R extends pg.QueryResultRow>(
-  client: pg.Client,
-  statements: StatementCache | undefined,
-  config: string | pg.QueryConfig,
-  values: unknown[] | undefined,
-  outside: boolean,
-): Promise<pg.QueryResult<R>> {
-  if (statements !== undefined) return statements.query<R>(config, values, outside);
-  return (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
-    pg.QueryResult<R>
-  >;
 }

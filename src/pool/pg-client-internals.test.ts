@@ -30,9 +30,19 @@ describe('pg.Client internals pg-scope relies on', () => {
       'handleDataRow',
       'handleCommandComplete',
       'handleReadyForQuery',
+      // queryWithAhead also calls these (integration-tests/statements-ahead.test.ts runs it).
+      'handleError',
+      'submit',
     ]) {
       expect(typeof proto[name], name).toBe('function');
     }
+  });
+
+  // queryWithAhead writes the statements ahead through these methods of pg's Connection.
+  it("pg's Connection writes Parse, Bind and Execute", () => {
+    const connection = (new pg.Client() as unknown as { connection: Record<string, unknown> }).connection;
+    for (const name of ['parse', 'bind', 'execute', 'sync'])
+      expect(typeof connection[name], name).toBe('function');
   });
 
   it('pg.Client accepts the documented pipeline option (the field pg-scope switches)', () => {

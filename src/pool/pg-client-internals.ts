@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 
 /**
  * The things pg-scope does to a pg.Client that pg's typed API has no method for, kept in this one file:
@@ -8,7 +8,7 @@ import pg from 'pg';
  * documented `pipeline` option, which @types/pg declares `readonly` and pg reads on every dispatch), and
  * corking that socket (pg corks it itself around an extended-protocol query), and listening to the
  * `parameterStatus` messages pg's Connection emits during startup (the server's version).
- * integration-tests/close-bounded.test.ts fails if pg moves the first two, pg-client-internals.test.ts and
+ * The Query subclasses are in pg-queries.ts. integration-tests/close-bounded.test.ts fails if pg moves the first two, pg-client-internals.test.ts and
  * integration-tests/tx-round-trips.test.ts if it changes the third.
  */
 interface SocketOwner {
@@ -125,52 +125,4 @@ export function watchParameters(
     if (before !== undefined && before !== msg.parameterValue) onChange?.(msg.parameterName);
   });
   return parameters;
-}
-
-/** What pg hands a query's handlers for a DataRow (pg-protocol's DataRowMessage): the row's fields as text. */
-interface DataRowMessage {
-  readonly fields: readonly (string | null)[];
-}
-
-/**
- * A statement that answers one value, read without pg's `Result`: pg's own `Query`, whose handlers for the
- * row description, the row and the command tag (the methods pg calls on the query it runs, as on any
- * Submittable) keep only the first field of the first row, as the server's text. A subclass of pg's `Query`
- * because pg refuses other query objects in pipeline mode.
- */
-class FirstValueQuery extends pg.Query {
-  #value: string | null = null;
-  #rows = 0;
-
-  handleRowDescription(): void {
-    // The value is read as the server's text: no parsers to look up.
-  }
-
-  handleDataRow(msg: DataRowMessage): void {
-    if (this.#rows++ === 0) this.#value = msg.fields[0] ?? null;
-  }
-
-  handleCommandComplete(): void {
-    // The command tag is not needed.
-  }
-
-  /** pg calls it once the statement is done; `callback` is pg's (it wraps it for `query_timeout`). */
-  handleReadyForQuery(): void {
-    const callback = (this as { callback?: (err: Error | null, value: string | null) => void }).callback;
-    callback?.(null, this.#value);
-  }
-}
-
-/**
- * Sends `text`, a statement with no parameters, on `client`, and calls `done` with the first column of its first
- * row as text (null when SQL NULL or no row), or with the error pg fails the query with. No promise, no
- * `Result`, no row object: the transaction-id statement of every writing transaction goes this way.
- * pg-client-internals.test.ts and integration-tests/pg-first-value.test.ts fail if pg changes the handlers.
- */
-export function queryFirstValue(
-  client: pg.Client,
-  text: string,
-  done: (err: Error | null, value: string | null) => void,
-): void {
-  client.query(new FirstValueQuery(text, undefined, done as () => void));
 }

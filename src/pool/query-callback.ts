@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { canCarryAhead, queryFirstValue, queryWithAhead, type StatementAhead } from './pg-queries.js';
+import type { StatementCache } from './statement-cache.js';
 
 /**
  * pg's callback form of `Client#query`, as the lease sends a statement: one promise per statement (the lease's
@@ -42,6 +44,36 @@ export function queryWithCallback<R extends pg.QueryResultRow>(
   }
 }
 
+/**
+ * Sends a statement as {@link queryWithCallback} does, with the statements `ahead` of it (see
+ * `Lease.sendAhead`) in its Sync when it can carry them, else each on its own just before it.
+ */
+export function sendWithAhead<R extends pg.QueryResultRow>(
+  client: pg.Client,
+  ahead: readonly StatementAhead[] | undefined,
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+  done: (err: Error | null, result: pg.QueryResult<R>) => void,
+): void {
+  if (ahead !== undefined && canCarryAhead(config, values)) {
+    queryWithAhead(client, ahead, config, values, done);
+    return;
+  }
+  sendAheadAlone(client, ahead);
+  queryWithCallback(client, config, values, done);
+}
+
+/** Sends each statement waiting ahead on its own (what comes next cannot carry them). */
+export function sendAheadAlone(client: pg.Client, ahead: readonly StatementAhead[] | undefined): void {
+  if (ahead !== undefined)
+    for (const statement of ahead) queryFirstValue(client, statement.text, statement.done);
+}
+
+/** Fails each statement waiting ahead with `err`: none of them was sent. */
+export function failAhead(ahead: readonly StatementAhead[] | undefined, err: Error): void {
+  if (ahead !== undefined) for (const statement of ahead) statement.done(err, null);
+}
+
 /** Gives `err` the caller's stack, as pg's promise form does: see {@link rejectFromCaller}. */
 function recapture(err: unknown): never {
   if (typeof err === 'object' && err !== null) Error.captureStackTrace(err);
@@ -65,4 +97,18 @@ export function rejectFromCaller<R>(
   }).catch(recapture);
   resolve(onError === undefined ? chain : chain.catch(onError));
   start(err);
+}
+
+/** pg's promise form (through the statement cache when there is one), for the lease's traced and cached queries. */
+export function sendQuery<R extends pg.QueryResultRow>(
+  client: pg.Client,
+  statements: StatementCache | undefined,
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+  outside: boolean,
+): Promise<pg.QueryResult<R>> {
+  if (statements !== undefined) return statements.query<R>(config, values, outside);
+  return (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
+    pg.QueryResult<R>
+  >;
 }

@@ -2,7 +2,7 @@ import { queryChannel } from '../logging/channels.js';
 import type { ClientInfo } from '../pool/client-info.js';
 import { isConnectionLoss, isQueryTimeout } from '../pool/connect-errors.js';
 import type { Lease } from '../pool/lease.js';
-import { queryWithCallback } from '../pool/query-callback.js';
+import type { StatementAhead } from '../pool/pg-queries.js';
 import type { TxSettings } from './tx-options.js';
 
 /** Who records a failure of BEGIN or of the `settings` statement (the transaction). */
@@ -16,7 +16,7 @@ export interface BeginErrors {
  * under that flight before any answer arrived, no COMMIT was sent and the callback has seen nothing, so the
  * flight may be re-sent once on another connection (see {@link takeResend}).
  */
-export class FirstFlight {
+export class FirstFlight implements StatementAhead {
   #begun: boolean;
   /** The error of BEGIN or of the `settings` statement sent with it, if one failed. */
   #beginError: unknown;
@@ -65,15 +65,31 @@ export class FirstFlight {
     if (pipeline && !queryChannel.hasSubscribers && lease.state === 'leased') {
       // The statement sent behind it in this tick keeps the connection counted as busy and pipelined, and
       // fails the same way if the connection does: BEGIN needs no promise of its own (pg's callback form).
+      // It goes in the Sync of the statement behind it when that one can carry it: the server then skips that
+      // statement if BEGIN fails, so no cancel request can make it run outside the transaction.
       lease.rawSent();
       this.#rawLease = lease;
-      queryWithCallback(lease.rawClient, settings.begin, undefined, this.#settled);
+      this.text = settings.begin;
+      lease.sendAhead(this);
     } else {
       lease.query(settings.begin).then(() => this.#settled(null), this.#settled);
     }
     if (settings.settingsSql)
       lease.query(settings.settingsSql, settings.settingParams as string[]).catch(this.#settled);
     return true;
+  }
+
+  /** StatementAhead: the BEGIN sent ahead of the first statement. */
+  text = '';
+  /** StatementAhead: BEGIN's answer. */
+  readonly done = (err: Error | null): void => this.#settled(err);
+
+  /**
+   * StatementAhead: BEGIN goes in the first statement's Sync. A failure of BEGIN (a cancel request landing on
+   * it) then makes the server skip that statement, so a cancel is as safe as once BEGIN has answered.
+   */
+  carried(): void {
+    if (this.#info) this.#info.beginUnanswered = false;
   }
 
   /** Where the last {@link begin} sent BEGIN, and who records its failure. */

@@ -1,6 +1,7 @@
 import { queryChannel } from '../logging/channels.js';
 import type { Lease } from '../pool/lease.js';
-import { queryFirstValue, serverVersion } from '../pool/pg-client-internals.js';
+import { serverVersion } from '../pool/pg-client-internals.js';
+import { queryFirstValue } from '../pool/pg-queries.js';
 import { captureXidSql, isServerAnswer, type XidAnswer } from './commit-resolution.js';
 import type { TxRecord } from './tx-record.js';
 
@@ -64,10 +65,11 @@ export function wroteLast(lease: Lease): boolean {
 }
 
 /**
- * Asks for the transaction's id in front of the statement about to be sent (in the same socket write, in
- * pg's pipeline mode), once its first write has been answered: the id is then known long before COMMIT, and
- * its answer arrives with that statement's, so the success path gains no round trip and usually no extra
- * read. COMMIT then needs no statement of its own for it. A failure or NULL leaves it to COMMIT's flight.
+ * Asks for the transaction's id in front of the statement about to be sent (in that statement's Sync when
+ * it has parameters, see `Lease.sendAhead`; else in the same socket write, in pg's pipeline mode), once its
+ * first write has been answered: the id is then known long before COMMIT, and its answer arrives with that
+ * statement's, so the success path gains no round trip and no extra read. COMMIT then needs no statement of
+ * its own for it. A failure or NULL leaves it to COMMIT's flight.
  *
  * Like {@link XidCapture} it goes to pg's client directly, with no promise and no `Result` (the statement
  * behind it keeps the connection counted as busy and pipelined, and fails the same way it would), unless
@@ -81,10 +83,13 @@ export function askXidEarly(tx: TxRecord): void {
   if (!queryChannel.hasSubscribers && lease.state === 'leased') {
     lease.startPipeline();
     lease.rawSent();
-    queryFirstValue(lease.rawClient, text, (err, xid) => {
-      lease.rawAnswered();
-      // A failure: the statement behind it fails the same way, and reports it; COMMIT's flight asks again.
-      if (!err) tx.xid = xid ?? undefined;
+    lease.sendAhead({
+      text,
+      done: (err, xid) => {
+        lease.rawAnswered();
+        // A failure: the statement behind it fails the same way, and reports it; COMMIT's flight asks again.
+        if (!err) tx.xid = xid ?? undefined;
+      },
     });
     return;
   }

@@ -1,0 +1,225 @@
+import pg from 'pg';
+
+/**
+ * pg's `Query`, subclassed where pg-scope sends a statement without pg's `Result`, or writes statements ahead
+ * of another in its Sync: both replace the handlers pg calls on the query it runs (its Submittable interface:
+ * `submit`, `handleDataRow`, `handleCommandComplete`, `handleError`, `handleReadyForQuery`), kept in this one
+ * file. Subclasses of pg's own `Query` because pg refuses other query objects in pipeline mode.
+ * pg-client-internals.test.ts checks that pg still has these handlers; integration-tests/pg-first-value.test.ts
+ * and integration-tests/statements-ahead.test.ts fail if pg stops calling them as these classes expect.
+ */
+
+/** What pg hands a query's handlers for a DataRow (pg-protocol's DataRowMessage): the row's fields as text. */
+interface DataRowMessage {
+  readonly fields: readonly (string | null)[];
+}
+
+/**
+ * A statement that answers one value, read without pg's `Result`: pg's own `Query`, whose handlers for the
+ * row description, the row and the command tag (the methods pg calls on the query it runs, as on any
+ * Submittable) keep only the first field of the first row, as the server's text. A subclass of pg's `Query`
+ * because pg refuses other query objects in pipeline mode.
+ */
+class FirstValueQuery extends pg.Query {
+  #value: string | null = null;
+  #rows = 0;
+
+  handleRowDescription(): void {
+    // The value is read as the server's text: no parsers to look up.
+  }
+
+  handleDataRow(msg: DataRowMessage): void {
+    if (this.#rows++ === 0) this.#value = msg.fields[0] ?? null;
+  }
+
+  handleCommandComplete(): void {
+    // The command tag is not needed.
+  }
+
+  /** pg calls it once the statement is done; `callback` is pg's (it wraps it for `query_timeout`). */
+  handleReadyForQuery(): void {
+    const callback = (this as { callback?: (err: Error | null, value: string | null) => void }).callback;
+    callback?.(null, this.#value);
+  }
+}
+
+/**
+ * Sends `text`, a statement with no parameters, on `client`, and calls `done` with the first column of its first
+ * row as text (null when SQL NULL or no row), or with the error pg fails the query with. No promise, no
+ * `Result`, no row object: the transaction-id statement of every writing transaction goes this way.
+ * pg-client-internals.test.ts and integration-tests/pg-first-value.test.ts fail if pg changes the handlers.
+ */
+export function queryFirstValue(
+  client: pg.Client,
+  text: string,
+  done: (err: Error | null, value: string | null) => void,
+): void {
+  client.query(new FirstValueQuery(text, undefined, done as () => void));
+}
+
+/**
+ * A statement with no parameters written ahead of another in the same Sync (see {@link queryWithAhead}).
+ * `done` is called once: with the first field of its first row as the server's text (null when none) once the
+ * server completed it, or with the error the statement (or the connection) failed with.
+ */
+export interface StatementAhead {
+  readonly text: string;
+  readonly done: (err: Error | null, value: string | null) => void;
+  /** Called when it goes in the Sync of the statement behind it (not on its own). */
+  carried?(): void;
+}
+
+/** What pg's Connection writes for an extended-protocol statement (the methods pg's own Query calls). */
+interface ProtocolWriter {
+  parse(config: { text: string }): void;
+  bind(config: object): void;
+  execute(config: object): void;
+  stream: { cork?: () => void; uncork?: () => void };
+}
+
+/**
+ * pg's own `Query` for the statement, with the statements `ahead` of it written first as Parse/Bind/Execute
+ * without a Sync of their own: the server answers all of them in one flush (one packet, one ReadyForQuery)
+ * instead of one each, and skips the statement when one ahead of it fails. The answers to those ahead come
+ * first (a BindComplete, the DataRows and a CommandComplete each, no RowDescription as nothing describes
+ * them); this query takes them out before pg's handlers see the statement's own. pg calls these handlers on
+ * whatever query it runs (its Submittable interface); pg-client-internals.test.ts and
+ * integration-tests/statements-ahead.test.ts fail if it stops.
+ */
+/** The handlers pg calls on the query it runs, and its `submit` (an Error it returns fails the query). */
+interface QueryHandlers {
+  text?: unknown;
+  values?: unknown;
+  submit(connection: ProtocolWriter): Error | null;
+  handleDataRow(msg: DataRowMessage): void;
+  handleCommandComplete(msg: unknown, connection: unknown): void;
+  handleError(err: Error, connection: unknown): void;
+  handleReadyForQuery(connection: unknown): void;
+}
+
+const QueryBase = pg.Query as unknown as new (
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+  callback: unknown,
+) => QueryHandlers;
+const base = pg.Query.prototype as unknown as QueryHandlers;
+
+class AheadQuery extends QueryBase {
+  readonly #ahead: readonly StatementAhead[];
+  /** The first statement ahead not answered yet. */
+  #next = 0;
+  #value: string | null = null;
+  #rows = 0;
+  /** Set while pg writes the statement: a failure it reports then (a value it cannot serialise) is the statement's own. */
+  #writing = false;
+
+  constructor(
+    ahead: readonly StatementAhead[],
+    config: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+    done: unknown,
+  ) {
+    super(config, values, done);
+    this.#ahead = ahead;
+    for (const statement of ahead) statement.carried?.();
+  }
+
+  override submit(connection: ProtocolWriter): Error | null {
+    // pg refuses these before writing anything; the statements ahead then fail with the same error.
+    if (typeof this.text !== 'string' || (this.values !== undefined && !Array.isArray(this.values))) {
+      return base.submit.call(this, connection);
+    }
+    const stream = connection.stream;
+    stream.cork?.();
+    this.#writing = true;
+    try {
+      for (const statement of this.#ahead) {
+        connection.parse({ text: statement.text });
+        connection.bind({});
+        connection.execute({});
+      }
+      return base.submit.call(this, connection);
+    } finally {
+      this.#writing = false;
+      stream.uncork?.();
+    }
+  }
+
+  override handleDataRow(msg: DataRowMessage): void {
+    if (this.#next < this.#ahead.length) {
+      if (this.#rows++ === 0) this.#value = msg.fields[0] ?? null;
+      return;
+    }
+    base.handleDataRow.call(this, msg);
+  }
+
+  override handleCommandComplete(msg: unknown, connection: unknown): void {
+    if (this.#next < this.#ahead.length) {
+      const statement = this.#ahead[this.#next++] as StatementAhead;
+      const value = this.#value;
+      this.#value = null;
+      this.#rows = 0;
+      statement.done(null, value);
+      return;
+    }
+    base.handleCommandComplete.call(this, msg, connection);
+  }
+
+  override handleError(err: Error, connection: unknown): void {
+    // The server skips everything up to the Sync after a failure: the statements ahead not answered yet failed
+    // with it (or with the connection). A failure pg reports while writing is the statement's own.
+    if (!this.#writing) this.#fail(err);
+    base.handleError.call(this, err, connection);
+  }
+
+  override handleReadyForQuery(connection: unknown): void {
+    if (this.#next < this.#ahead.length)
+      this.#fail(new Error('the server answered the Sync before the statements written ahead of the query'));
+    base.handleReadyForQuery.call(this, connection);
+  }
+
+  #fail(err: Error): void {
+    while (this.#next < this.#ahead.length) (this.#ahead[this.#next++] as StatementAhead).done(err, null);
+  }
+}
+
+/**
+ * True when pg sends `config` with `values` in the extended protocol and nothing else of pg's depends on its
+ * Parse being the first answered (an unnamed statement without `rows`, not a custom Submittable), so
+ * statements can be written ahead of it in its Sync. A statement without parameters goes in pg's simple
+ * protocol, which a failure ahead of it would leave unanswered: it never carries any.
+ */
+export function canCarryAhead(config: string | pg.QueryConfig, values: unknown[] | undefined): boolean {
+  if (typeof config === 'string') return values !== undefined && values.length > 0;
+  const c = config as pg.QueryConfig & { rows?: unknown; queryMode?: unknown; submit?: unknown };
+  if (
+    c.name !== undefined ||
+    c.rows !== undefined ||
+    typeof c.submit === 'function' ||
+    c.queryMode === 'simple'
+  )
+    return false;
+  const own = values ?? c.values;
+  return own !== undefined && own.length > 0;
+}
+
+/**
+ * Sends `config` with `values` on `client` in pg's callback form (`done`, as {@link queryWithCallback}), with the
+ * statements `ahead` of it in its Sync. The caller checked {@link canCarryAhead}.
+ */
+export function queryWithAhead(
+  client: pg.Client,
+  ahead: readonly StatementAhead[],
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+  done: (err: Error | null, result: never) => void,
+): void {
+  try {
+    client.query(new AheadQuery(ahead, config, values, done) as unknown as pg.Query);
+  } catch (err) {
+    // A caller's wrapper of `client.query` threw: nothing was written.
+    const error = (err ?? new Error('query failed')) as Error;
+    for (const statement of ahead) statement.done(error, null);
+    done(error, undefined as never);
+  }
+}
