@@ -24,6 +24,7 @@ describe('round trips per transaction', () => {
   let db: TestDatabase;
   let proxy: TcpProxy;
   let pool: Pool;
+  let prepared: Pool;
   let client: pg.Client;
 
   beforeAll(async () => {
@@ -32,6 +33,7 @@ describe('round trips per transaction', () => {
     proxy = await startTcpProxy(db.config);
     const viaProxy = { ...db.config, port: proxy.port };
     pool = poolFor(db, { ...viaProxy, connectionString: undefined, max: 1 });
+    prepared = poolFor(db, { ...viaProxy, connectionString: undefined, max: 1, prepare: true });
     client = new pg.Client(viaProxy);
     await client.connect();
     // Open the pool's connection before measuring.
@@ -42,6 +44,7 @@ describe('round trips per transaction', () => {
   afterAll(async () => {
     await client?.end();
     await pool?.close();
+    await prepared?.close();
     await proxy?.close();
     await db?.drop();
   });
@@ -78,6 +81,23 @@ describe('round trips per transaction', () => {
     // Syncs (BEGIN and the id statement inside two of them) and COMMIT's Query.
     expect((proxy.clientMessages('S') - syncs) / REPEATS).toBe(K);
     expect((proxy.clientMessages('Q') - queries) / REPEATS).toBe(1);
+  });
+
+  it('with prepare: true, a warm writing transaction: no Parse and the same round trips', async () => {
+    const transfer = () =>
+      prepared.transaction(async (tx) => {
+        for (let i = 0; i < K; i++) await tx.query('insert into items (v) values ($1)', [i]);
+      });
+    await transfer();
+    const syncs = proxy.clientMessages('S');
+    const queries = proxy.clientMessages('Q');
+    const parses = proxy.clientMessages('P');
+    expect(await roundTrips(proxy, transfer)).toBe(K + 1);
+    // The cached statements' Syncs; BEGIN, the transaction id and COMMIT as simple queries of their own (a
+    // statement written ahead in a Sync would be an unnamed Parse on every run).
+    expect((proxy.clientMessages('S') - syncs) / REPEATS).toBe(K);
+    expect((proxy.clientMessages('Q') - queries) / REPEATS).toBe(3);
+    expect((proxy.clientMessages('P') - parses) / REPEATS).toBe(0);
   });
 
   it('the await using form costs the same', async () => {

@@ -4,9 +4,9 @@ import { queryChannel, type TransactionMessage } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './client-info.js';
 import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
-import type { StatementAhead } from './pg-queries.js';
+import { failAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
 import { type ChannelSource, traceQuery } from './pool-channels.js';
-import { failAhead, rejectFromCaller, sendAheadAlone, sendQuery, sendWithAhead } from './query-callback.js';
+import { rejectFromCaller, sendQuery, sendWithAhead } from './query-callback.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
 export type LeaseState = 'leased' | 'released' | 'broken';
@@ -222,14 +222,14 @@ export class Lease {
         sendWithAhead(client, this.#takeAhead(), config, values, done);
       });
     }
-    sendAheadAlone(client, this.#takeAhead());
+    const ahead = this.#takeAhead();
     let promise: Promise<pg.QueryResult<R>>;
     try {
       promise = queryChannel.hasSubscribers
         ? traceQuery(this.#owner, this, config, values, () =>
-            sendQuery<R>(client, statements, config, values, outside),
+            sendQuery<R>(client, statements, config, values, outside, ahead),
           )
-        : sendQuery<R>(client, statements, config, values, outside);
+        : sendQuery<R>(client, statements, config, values, outside, ahead);
     } catch (err) {
       // pg threw at once (a missing statement, a caller's wrapper): settled below like any failure.
       promise = Promise.reject(err);

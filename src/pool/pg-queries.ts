@@ -77,15 +77,6 @@ interface ProtocolWriter {
   stream: { cork?: () => void; uncork?: () => void };
 }
 
-/**
- * pg's own `Query` for the statement, with the statements `ahead` of it written first as Parse/Bind/Execute
- * without a Sync of their own: the server answers all of them in one flush (one packet, one ReadyForQuery)
- * instead of one each, and skips the statement when one ahead of it fails. The answers to those ahead come
- * first (a BindComplete, the DataRows and a CommandComplete each, no RowDescription as nothing describes
- * them); this query takes them out before pg's handlers see the statement's own. pg calls these handlers on
- * whatever query it runs (its Submittable interface); pg-client-internals.test.ts and
- * integration-tests/statements-ahead.test.ts fail if it stops.
- */
 /** The handlers pg calls on the query it runs, and its `submit` (an Error it returns fails the query). */
 interface QueryHandlers {
   text?: unknown;
@@ -104,6 +95,15 @@ const QueryBase = pg.Query as unknown as new (
 ) => QueryHandlers;
 const base = pg.Query.prototype as unknown as QueryHandlers;
 
+/**
+ * pg's own `Query` for the statement, with the statements `ahead` of it written first as Parse/Bind/Execute
+ * without a Sync of their own: the server answers all of them in one flush (one packet, one ReadyForQuery)
+ * instead of one each, and skips the statement when one ahead of it fails. The answers to those ahead come
+ * first (a BindComplete, the DataRows and a CommandComplete each, no RowDescription as nothing describes
+ * them); this query takes them out before pg's handlers see the statement's own. pg calls these handlers on
+ * whatever query it runs (its Submittable interface); pg-client-internals.test.ts and
+ * integration-tests/statements-ahead.test.ts fail if it stops.
+ */
 class AheadQuery extends QueryBase {
   readonly #ahead: readonly StatementAhead[];
   /** The first statement ahead not answered yet. */
@@ -222,4 +222,15 @@ export function queryWithAhead(
     for (const statement of ahead) statement.done(error, null);
     done(error, undefined as never);
   }
+}
+
+/** Sends each statement waiting ahead on its own (what comes next cannot carry them). */
+export function sendAheadAlone(client: pg.Client, ahead: readonly StatementAhead[] | undefined): void {
+  if (ahead !== undefined)
+    for (const statement of ahead) queryFirstValue(client, statement.text, statement.done);
+}
+
+/** Fails each statement waiting ahead with `err`: none of them was sent. */
+export function failAhead(ahead: readonly StatementAhead[] | undefined, err: Error): void {
+  if (ahead !== undefined) for (const statement of ahead) statement.done(err, null);
 }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { canCarryAhead, queryFirstValue, queryWithAhead, type StatementAhead } from './pg-queries.js';
+import { canCarryAhead, queryWithAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
 import type { StatementCache } from './statement-cache.js';
 
 /**
@@ -63,17 +63,6 @@ export function sendWithAhead<R extends pg.QueryResultRow>(
   queryWithCallback(client, config, values, done);
 }
 
-/** Sends each statement waiting ahead on its own (what comes next cannot carry them). */
-export function sendAheadAlone(client: pg.Client, ahead: readonly StatementAhead[] | undefined): void {
-  if (ahead !== undefined)
-    for (const statement of ahead) queryFirstValue(client, statement.text, statement.done);
-}
-
-/** Fails each statement waiting ahead with `err`: none of them was sent. */
-export function failAhead(ahead: readonly StatementAhead[] | undefined, err: Error): void {
-  if (ahead !== undefined) for (const statement of ahead) statement.done(err, null);
-}
-
 /** Gives `err` the caller's stack, as pg's promise form does: see {@link rejectFromCaller}. */
 function recapture(err: unknown): never {
   if (typeof err === 'object' && err !== null) Error.captureStackTrace(err);
@@ -99,14 +88,21 @@ export function rejectFromCaller<R>(
   start(err);
 }
 
-/** pg's promise form (through the statement cache when there is one), for the lease's traced and cached queries. */
+/**
+ * pg's promise form, for the lease's traced and cached queries, with the statements `ahead` sent on their own
+ * first. With the statement cache they never share its named statement's Sync: as unnamed statements they
+ * would be parsed again on every run (a warm transaction then sends Parse messages), and as named ones a
+ * pooler that loses them would fail BEGIN itself.
+ */
 export function sendQuery<R extends pg.QueryResultRow>(
   client: pg.Client,
   statements: StatementCache | undefined,
   config: string | pg.QueryConfig,
   values: unknown[] | undefined,
   outside: boolean,
+  ahead: readonly StatementAhead[] | undefined,
 ): Promise<pg.QueryResult<R>> {
+  sendAheadAlone(client, ahead);
   if (statements !== undefined) return statements.query<R>(config, values, outside);
   return (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
     pg.QueryResult<R>
