@@ -51,10 +51,7 @@ export class Lease {
   lentNext: Lease | undefined = undefined;
   /** See {@link lentPrev}: true while the lease is in that list. */
   lentListed = false;
-  /**
-   * The channel message of the traced top-level transaction running on this lease (set by it while it runs),
-   * so that its statements' `pg-scope:query` messages name it.
-   */
+  /** The traced top-level transaction running on this lease: its statements' query messages name it. */
   tracedTransaction: TransactionMessage | undefined = undefined;
 
   constructor(owner: LeaseOwner, client: pg.Client, info: ClientInfo, acquiredStack: Error | undefined) {
@@ -67,10 +64,7 @@ export class Lease {
 
   #id: string | undefined;
 
-  /**
-   * Short id for log lines and channel messages (`scopeId`), built when first asked for (a scope that logs and
-   * publishes nothing builds no string), then kept (a traced scope asks for it several times).
-   */
+  /** Short id for log lines and channel messages (`scopeId`), built when first asked for, then kept. */
   get id(): string {
     this.#id ??= `c${this.#seq.toString(36)}`;
     return this.#id;
@@ -80,10 +74,7 @@ export class Lease {
     return this.#state;
   }
 
-  /**
-   * Runs before the caller touches the raw client (a transaction whose BEGIN is still deferred sends it now,
-   * so the caller's own queries run inside the transaction).
-   */
+  /** Runs before the caller touches the raw client (a transaction whose BEGIN is deferred sends it now). */
   beforeClientAccess: ClientAccessHook | undefined;
   /** Runs once when the pool takes the connection away (`revoke`), before it is destroyed. */
   onRevoke: (() => void) | undefined;
@@ -166,11 +157,15 @@ export class Lease {
     else this.#ahead.push(statement);
   }
 
-  /** The statements waiting to go ahead, now that they go (or fail). */
   #takeAhead(): StatementAhead[] | undefined {
     const ahead = this.#ahead;
     this.#ahead = undefined;
     return ahead;
+  }
+
+  /** True when the scope's own statements (BEGIN, the transaction id) may go to pg's client: see {@link rawSent}. */
+  get sendsRaw(): boolean {
+    return this.#state === 'leased' && !queryChannel.hasSubscribers;
   }
 
   /** The client regardless of state, for the pool's own cleanup. */
@@ -257,10 +252,7 @@ export class Lease {
     );
   }
 
-  /**
-   * The command tag (`'UPDATE'`) and row count of the query answered last on this lease, so a transaction can
-   * tell that it has written (and so has an id to learn) without a promise of its own per statement.
-   */
+  /** The command tag (`'UPDATE'`) and row count of the query answered last: has the transaction written? */
   lastCommand: string | undefined;
   /** See {@link lastCommand}. */
   lastRowCount = 0;

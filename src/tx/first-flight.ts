@@ -1,4 +1,3 @@
-import { queryChannel } from '../logging/channels.js';
 import type { ClientInfo } from '../pool/client-info.js';
 import { isConnectionLoss, isQueryTimeout } from '../pool/connect-errors.js';
 import type { Lease } from '../pool/lease.js';
@@ -62,7 +61,7 @@ export class FirstFlight implements StatementAhead {
     }
     this.#info = info;
     this.#errors = errors;
-    if (pipeline && !queryChannel.hasSubscribers && lease.state === 'leased') {
+    if (pipeline && lease.sendsRaw) {
       // The statement sent behind it in this tick keeps the connection counted as busy and pipelined, and
       // fails the same way if the connection does: BEGIN needs no promise of its own (pg's callback form).
       // It goes in the Sync of the statement behind it when that one can carry it: the server then skips that

@@ -1,4 +1,3 @@
-import { queryChannel } from '../logging/channels.js';
 import type { Lease } from '../pool/lease.js';
 import { serverVersion } from '../pool/pg-client-internals.js';
 import { queryFirstValue } from '../pool/pg-queries.js';
@@ -80,7 +79,7 @@ export function askXidEarly(tx: TxRecord): void {
   if (tx.settings.readOnly) return;
   const lease = tx.lease;
   const text = captureXidSql(serverVersion(lease.rawClient));
-  if (!queryChannel.hasSubscribers && lease.state === 'leased') {
+  if (lease.sendsRaw) {
     lease.startPipeline();
     lease.rawSent();
     lease.sendAhead({
