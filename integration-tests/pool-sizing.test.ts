@@ -117,6 +117,30 @@ describe('pool size over time: min, idle timeout, max lifetime', () => {
     expect(await waitForConnections(db.name, 1, { applicationName: app })).toBe(1);
   });
 
+  it('replaces connections kept for min that no caller takes once they reach maxLifetimeMillis', async () => {
+    const { pool, app } = makePool({ min: 2, max: 2, maxLifetimeMillis: 400 });
+    expect(await waitForConnections(db.name, 2, { applicationName: app })).toBe(2);
+    const backends = () =>
+      db.admin(
+        "select pid from pg_stat_activity where datname = $1 and application_name = $2 and backend_type = 'client backend'",
+        [db.name, app],
+      );
+    const original = new Set((await backends()).rows.map((r) => r.pid as number));
+    expect(original.size).toBe(2);
+    // No acquire at all: the pool itself closes the idle connections past their lifetime and opens others.
+    const replaced = await pollUntil(
+      async () => {
+        const pids = (await backends()).rows.map((r) => r.pid as number);
+        return pids.length === 2 && pids.every((pid) => !original.has(pid));
+      },
+      (done) => done,
+      5_000,
+    );
+    expect(replaced).toBe(true);
+    expect(pool.stats().destroyed).toBeGreaterThanOrEqual(2);
+    expect(pool.stats()).toMatchObject({ borrowed: 0 });
+  });
+
   it('never cuts a connection past its lifetime in the middle of a scope; recycles it on release', async () => {
     const { pool } = makePool({ max: 1, maxLifetimeMillis: 200 });
     const pid = await pool.acquire(async (conn) => {

@@ -84,14 +84,15 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
     return this.#waiters.head()?.deadline;
   }
 
-  /** SweepHost: true when the connection broke. */
-  isBroken(client: pg.Client): boolean {
-    return this.#parts.factory.info(client)?.brokenBy !== undefined;
-  }
-
-  /** SweepHost: a broken idle connection goes. */
-  destroyBroken(client: pg.Client): void {
-    this.#parts.returns.destroy(client, 'broken');
+  /** SweepHost: a broken or expired idle connection goes. */
+  retireUnusable(client: pg.Client): boolean {
+    const info = this.#parts.factory.info(client);
+    if (info === undefined) return false;
+    const reason =
+      info.brokenBy !== undefined ? 'broken' : performance.now() >= info.expiresAt ? 'expired' : undefined;
+    if (reason === undefined) return false;
+    this.#parts.returns.destroy(client, reason);
+    return true;
   }
 
   /**

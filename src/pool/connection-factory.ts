@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { connectChannel } from '../logging/channels.js';
 import type { DestroyReason } from '../logging/events.js';
 import { LogEvent } from '../logging/events.js';
-import { raceTimeout } from '../util/timers.js';
+import { MAX_TIMER_MILLIS, raceTimeout, timerDelay } from '../util/timers.js';
 import type { ClientInfo } from './client-info.js';
 import { isConnectionLoss } from './connect-errors.js';
 import { ConnectionCloser } from './connection-closer.js';
@@ -39,6 +39,10 @@ export class ConnectionFactory {
   readonly #closer = new ConnectionCloser();
   /** Called when an open connection breaks (socket error, terminated backend, closed socket). */
   onBroken: (() => void) | undefined;
+  /** Called when an open connection reaches its lifetime (`expiresAt`): one sitting idle is to be replaced. */
+  onExpired: (() => void) | undefined;
+  /** The timer of each open connection's `expiresAt`, cleared when it is destroyed. */
+  readonly #expiryTimers = new Map<pg.Client, NodeJS.Timeout>();
   /** What the connections' statement caches share, with `prepare: true`. */
   readonly statements: StatementPolicy | undefined;
 
@@ -97,11 +101,13 @@ export class ConnectionFactory {
     const now = performance.now();
     const lifetime = settings.maxLifetimeMillis;
     const id = this.#ids.get(client) ?? 0;
+    const expiresAt =
+      lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1);
+    this.#watchExpiry(client, expiresAt - now);
     this.#info.set(client, {
       id,
       createdAt: now,
-      expiresAt:
-        lifetime === Number.POSITIVE_INFINITY ? lifetime : now + lifetime * (1 - Math.random() * 0.1),
+      expiresAt,
       brokenBy: undefined,
       inflight: 0,
       beginUnanswered: false,
@@ -118,6 +124,24 @@ export class ConnectionFactory {
       );
     }
     return client;
+  }
+
+  /**
+   * Tells `onExpired` when the connection reaches its lifetime, so that one sitting idle (a connection kept for
+   * `min` that no caller takes) is closed and replaced then, not whenever a caller next takes it. A lifetime
+   * longer than a timer can wait (~24.8 days) is left to the checks on acquire and return.
+   */
+  #watchExpiry(client: pg.Client, millis: number): void {
+    if (millis > MAX_TIMER_MILLIS) return;
+    const timer = setTimeout(
+      () => {
+        this.#expiryTimers.delete(client);
+        this.onExpired?.();
+      },
+      timerDelay(millis + 1),
+    );
+    timer.unref();
+    this.#expiryTimers.set(client, timer);
   }
 
   /** One attempt at one server, `onConnect` not yet run. Rejects with the driver's error, the client closed. */
@@ -211,6 +235,8 @@ export class ConnectionFactory {
   async destroy(client: pg.Client, reason: DestroyReason, scope?: { readonly id: string }): Promise<void> {
     const info = this.#info.get(client);
     this.#selector?.forget(client);
+    clearTimeout(this.#expiryTimers.get(client));
+    this.#expiryTimers.delete(client);
     this.#destroyed++;
     info?.statements?.closed();
     this.observer?.closed(client);

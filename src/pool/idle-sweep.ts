@@ -7,17 +7,16 @@ export interface SweepHost {
   readonly closing: boolean;
   /** Callers waiting (they take idle connections themselves, broken ones included, and skip those). */
   readonly waiting: number;
-  /** True when the connection broke. */
-  isBroken(client: pg.Client): boolean;
-  /** Destroys a broken connection taken from the store. */
-  destroyBroken(client: pg.Client): void;
+  /** Destroys a connection taken from the store if it broke or reached its lifetime; true when it did. */
+  retireUnusable(client: pg.Client): boolean;
   /** Hands a healthy connection on as a returned one is handed on. */
   deliver(client: pg.Client): void;
 }
 
 /**
- * A connection broke: if it sits idle in the store, take it out now rather than at the next acquire, so
- * `stats()` (idle, size) tells the truth and `min` is kept. The store has no way to remove one idle
+ * A connection broke, or reached its lifetime: if it sits idle in the store, take it out now rather than at
+ * the next acquire, so `stats()` (idle, size) tells the truth, `min` is kept with connections that may be
+ * used, and no connection outlives `maxLifetimeMillis` for long. The store has no way to remove one idle
  * connection, so every idle connection not owed to a pending acquire is taken, the broken ones destroyed
  * and the rest handed on. Batched into one sweep per macrotask: pg reports one break twice.
  */
@@ -50,8 +49,7 @@ export class IdleSweep {
     for (const acquired of taken) {
       acquired.then(
         (client) => {
-          if (host.isBroken(client)) host.destroyBroken(client);
-          else host.deliver(client);
+          if (!host.retireUnusable(client)) host.deliver(client);
         },
         () => {
           // Only a closing store rejects; close() cleans up.

@@ -71,6 +71,7 @@ export function assemblePool(
   });
   const sweep = new IdleSweep(store, queue);
   factory.onBroken = () => sweep.schedule();
+  factory.onExpired = () => sweep.schedule();
   return {
     settings,
     log,
