@@ -3,6 +3,7 @@ import {
   CommitUnknownError,
   ConnectError,
   PoolExhaustedError,
+  type Transaction,
   TransactionTimeoutError,
 } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './setup/db.js';
@@ -132,6 +133,53 @@ describe('fault: network blackhole', () => {
     const { rows } = await pool.query('select count(*)::int as n from items where id = 4');
     expect(rows[0]).toEqual({ n: 0 });
   });
+
+  for (const [what, body, settings] of [
+    [
+      'with settings (the settings statement carries BEGIN, the insert has a Sync of its own)',
+      async (tx: Transaction) => {
+        await tx.query('insert into items values ($1)', [5]);
+      },
+      { 'app.tenant': '7' },
+    ],
+    [
+      'two statements sent before the first answer (the second has a Sync of its own)',
+      async (tx: Transaction) => {
+        await Promise.all([
+          tx.query('insert into items values ($1)', [5]),
+          tx.query('insert into items values ($1)', [6]),
+        ]);
+      },
+      undefined,
+    ],
+  ] as const) {
+    it(`while idle, ${what}: no cancel while BEGIN is unanswered, nothing commits`, async () => {
+      const { pool } = await setUp();
+      await pool.query('select 1');
+      const acceptedBefore = proxy.acceptedCount;
+      proxy.blackhole();
+      const outcome = await settle(
+        pool.transaction(body, { timeoutMillis: DEADLINE_MILLIS, ...(settings ? { settings } : {}) }),
+      );
+      expect(outcome.ok ? undefined : outcome.error).toBeInstanceOf(TransactionTimeoutError);
+      expect(
+        await pollUntil(
+          () => pool.stats().destroyed,
+          (n) => n >= 1,
+          10_000,
+        ),
+      ).toBe(1);
+      // A cancel request landing on BEGIN would fail it, and the statement in a Sync of its own behind would
+      // commit on its own: none is sent.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(proxy.acceptedCount).toBe(acceptedBefore);
+      proxy.resume();
+      expect(watch.errors).toEqual([]);
+      await expectHealthy(db, fp as FaultPool);
+      const { rows } = await pool.query('select count(*)::int as n from items where id in (5, 6)');
+      expect(rows[0]).toEqual({ n: 0 });
+    });
+  }
 
   it('mid-transaction: the deadline rejects the scope with TransactionTimeoutError, nothing commits', async () => {
     const { pool } = await setUp();

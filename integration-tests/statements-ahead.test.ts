@@ -14,8 +14,8 @@ interface Answer {
 function run(
   client: pg.Client,
   ahead: readonly string[],
-  text: string,
-  values: unknown[],
+  text: string | pg.QueryConfig,
+  values: unknown[] | undefined,
 ): Promise<{ ahead: Answer[]; result?: pg.QueryResult; err?: Error & { code?: string } }> {
   return new Promise((resolve) => {
     const answers: Answer[] = [];
@@ -163,11 +163,35 @@ describe('statements written ahead of a query, in its Sync', () => {
     }
   });
 
+  it("a query's own query_timeout holds when it carries statements ahead", async () => {
+    const other = new pg.Client(db.config);
+    other.on('error', () => undefined);
+    await other.connect();
+    try {
+      const started = performance.now();
+      const answered = await run(
+        other,
+        ['select 1'],
+        { text: 'select pg_sleep(5), $1::int', values: [1], query_timeout: 200 } as pg.QueryConfig,
+        undefined,
+      );
+      expect(answered.err?.message).toBe('Query read timeout');
+      expect(performance.now() - started).toBeLessThan(4_000);
+      // The server flushes nothing before the Sync: the statement ahead had no answer yet, and fails with it.
+      expect(answered.ahead[0]?.err?.message).toBe('Query read timeout');
+    } finally {
+      await other.end().catch(() => undefined);
+    }
+  });
+
   it('canCarryAhead: only unnamed extended-protocol statements with parameters carry statements ahead', () => {
     expect(canCarryAhead('select $1', [1])).toBe(true);
     expect(canCarryAhead({ text: 'select $1', values: [1] }, undefined)).toBe(true);
     expect(canCarryAhead('select 1', undefined)).toBe(false);
     expect(canCarryAhead('select 1', [])).toBe(false);
+    // pg sends an empty text in the simple protocol even with values.
+    expect(canCarryAhead('', [1])).toBe(false);
+    expect(canCarryAhead({ text: '', values: [1] }, undefined)).toBe(false);
     expect(canCarryAhead({ text: 'select $1', name: 'n' }, [1])).toBe(false);
     expect(canCarryAhead({ text: 'select $1', rows: 10 } as pg.QueryConfig, [1])).toBe(false);
     expect(canCarryAhead({ text: 'select $1', queryMode: 'simple' } as pg.QueryConfig, [1])).toBe(false);

@@ -18,6 +18,12 @@ export interface ClientInfo {
    * run and commit on their own, outside any transaction. Such a connection is closed without a cancel.
    */
   beginUnanswered: boolean;
+  /**
+   * True while a BEGIN sent in the Sync of the statement behind it has not been answered: that statement is
+   * skipped if BEGIN fails, so {@link beginUnanswered} is off, until another statement is sent behind them in a
+   * Sync of its own (the lease sets it again then).
+   */
+  beginCarried: boolean;
   /** Times the connection was lent to a scope (see `maxUses`). */
   uses: number;
   /** Its named statements, with `prepare: true`. */

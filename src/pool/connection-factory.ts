@@ -111,6 +111,7 @@ export class ConnectionFactory {
       brokenBy: undefined,
       inflight: 0,
       beginUnanswered: false,
+      beginCarried: false,
       uses: 0,
       statements: this.statements && new StatementCache(this.statements, client),
     });

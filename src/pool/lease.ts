@@ -190,6 +190,9 @@ export class Lease {
     }
     const client = this.#client;
     this.#transactionEnded = false;
+    // A statement in a Sync of its own behind one that carries an unanswered BEGIN would run outside the
+    // transaction if a cancel request failed BEGIN: no cancel until BEGIN answers (see ClientInfo).
+    if (this.info.beginCarried) this.info.beginUnanswered = true;
     const statements = this.info.statements;
     // Outside any transaction, and none can open before it runs: a failed cached statement may re-run.
     const outside =

@@ -121,6 +121,10 @@ class AheadQuery extends QueryBase {
   ) {
     super(config, values, done);
     this.#ahead = ahead;
+    // pg reads a per-query `query_timeout` from the object it is handed, which pg's Query does not copy.
+    const timeout =
+      typeof config === 'string' ? undefined : (config as { query_timeout?: unknown }).query_timeout;
+    if (timeout !== undefined) (this as { query_timeout?: unknown }).query_timeout = timeout;
     for (const statement of ahead) statement.carried?.();
   }
 
@@ -178,6 +182,11 @@ class AheadQuery extends QueryBase {
     base.handleReadyForQuery.call(this, connection);
   }
 
+  /** A caller's wrapper of `client.query` threw: the statements ahead not answered yet fail (once) with it. */
+  failUnsent(err: Error): void {
+    this.#fail(err);
+  }
+
   #fail(err: Error): void {
     while (this.#next < this.#ahead.length) (this.#ahead[this.#next++] as StatementAhead).done(err, null);
   }
@@ -190,9 +199,12 @@ class AheadQuery extends QueryBase {
  * protocol, which a failure ahead of it would leave unanswered: it never carries any.
  */
 export function canCarryAhead(config: string | pg.QueryConfig, values: unknown[] | undefined): boolean {
-  if (typeof config === 'string') return values !== undefined && values.length > 0;
+  // pg sends an empty text in the simple protocol, whatever the values.
+  if (typeof config === 'string') return config !== '' && values !== undefined && values.length > 0;
   const c = config as pg.QueryConfig & { rows?: unknown; queryMode?: unknown; submit?: unknown };
   if (
+    typeof c.text !== 'string' ||
+    c.text === '' ||
     c.name !== undefined ||
     c.rows !== undefined ||
     typeof c.submit === 'function' ||
@@ -214,20 +226,29 @@ export function queryWithAhead(
   values: unknown[] | undefined,
   done: (err: Error | null, result: never) => void,
 ): void {
+  const query = new AheadQuery(ahead, config, values, done);
   try {
-    client.query(new AheadQuery(ahead, config, values, done) as unknown as pg.Query);
+    client.query(query as unknown as pg.Query);
   } catch (err) {
-    // A caller's wrapper of `client.query` threw: nothing was written.
+    // A caller's wrapper of `client.query` threw (before or after handing the query to pg): each statement
+    // ahead not answered fails once; the caller's `done` ignores a second call.
     const error = (err ?? new Error('query failed')) as Error;
-    for (const statement of ahead) statement.done(error, null);
+    query.failUnsent(error);
     done(error, undefined as never);
   }
 }
 
 /** Sends each statement waiting ahead on its own (what comes next cannot carry them). */
 export function sendAheadAlone(client: pg.Client, ahead: readonly StatementAhead[] | undefined): void {
-  if (ahead !== undefined)
-    for (const statement of ahead) queryFirstValue(client, statement.text, statement.done);
+  if (ahead === undefined) return;
+  for (const statement of ahead) {
+    try {
+      queryFirstValue(client, statement.text, statement.done);
+    } catch (err) {
+      // A caller's wrapper of `client.query` threw: the statement is answered with it, not left in flight.
+      statement.done((err ?? new Error('query failed')) as Error, null);
+    }
+  }
 }
 
 /** Fails each statement waiting ahead with `err`: none of them was sent. */

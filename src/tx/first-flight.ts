@@ -85,10 +85,14 @@ export class FirstFlight implements StatementAhead {
 
   /**
    * StatementAhead: BEGIN goes in the first statement's Sync. A failure of BEGIN (a cancel request landing on
-   * it) then makes the server skip that statement, so a cancel is as safe as once BEGIN has answered.
+   * it) then makes the server skip that statement, so a cancel is as safe as once BEGIN has answered, until
+   * another statement goes behind them in a Sync of its own (see ClientInfo.beginCarried).
    */
   carried(): void {
-    if (this.#info) this.#info.beginUnanswered = false;
+    const info = this.#info;
+    if (info === undefined) return;
+    info.beginUnanswered = false;
+    info.beginCarried = true;
   }
 
   /** Where the last {@link begin} sent BEGIN, and who records its failure. */
@@ -106,7 +110,10 @@ export class FirstFlight implements StatementAhead {
       raw.rawAnswered();
     }
     const info = this.#info;
-    if (info) info.beginUnanswered = false;
+    if (info) {
+      info.beginUnanswered = false;
+      info.beginCarried = false;
+    }
     if (err === null || err === undefined) {
       this.#answered = true;
       return;
