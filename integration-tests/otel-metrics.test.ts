@@ -77,6 +77,30 @@ describe('pg-scope/otel: the database-client connection-pool metrics', () => {
     await kit.shutdown();
   });
 
+  it("with prepare: true, the statement cache's figures; none without it", async () => {
+    const kit = metricKit();
+    const pool = makePool({ name: 'cached', max: 1, prepare: true });
+    const plain = makePool({ name: 'plain', max: 1 });
+    const undo = instrumentPool(pool, { meterProvider: kit.meterProvider });
+    const undoPlain = instrumentPool(plain, { meterProvider: kit.meterProvider });
+    for (let i = 0; i < 3; i++) await pool.query('select $1::int as n', [i]);
+    await plain.query('select $1::int as n', [1]);
+    const metrics = await kit.collect();
+    const cached = { [POOL]: 'cached' };
+    expect(pointValue(metrics, 'pg_scope.statement_cache.prepared', cached)).toBe(1);
+    expect(pointValue(metrics, 'pg_scope.statement_cache.misses', cached)).toBe(1);
+    expect(pointValue(metrics, 'pg_scope.statement_cache.hits', cached)).toBe(2);
+    expect(pointValue(metrics, 'pg_scope.statement_cache.evictions', cached)).toBe(0);
+    expect(pointValue(metrics, 'pg_scope.statement_cache.recoveries', cached)).toBe(0);
+    const plainPoints = metrics
+      .filter((m) => m.descriptor.name.startsWith('pg_scope.statement_cache.'))
+      .flatMap((m) => m.dataPoints.filter((p) => p.attributes[POOL] === 'plain'));
+    expect(plainPoints).toEqual([]);
+    undo();
+    undoPlain();
+    await kit.shutdown();
+  });
+
   it('count{state=used} equals the borrowed connections while scopes hold them; idle after', async () => {
     const kit = metricKit();
     const pool = makePool({ name: 'used', max: 5 });

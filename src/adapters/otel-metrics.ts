@@ -45,9 +45,43 @@ export function recordPoolMetrics(pool: Pool, meter: Meter): () => void {
     unit: '{request}',
     description: 'The number of current pending requests for an open connection.',
   });
-  const observables: Observable[] = [count, idleMax, idleMin, max, pending];
+  // With `prepare: true`: the statement cache's figures (`stats().statements`), under pg-scope's own names
+  // (the semantic conventions have none for a statement cache).
+  const statement = (name: string, description: string) =>
+    meter.createObservableCounter(`pg_scope.statement_cache.${name}`, { unit: '{statement}', description });
+  const prepared = meter.createObservableUpDownCounter('pg_scope.statement_cache.prepared', {
+    unit: '{statement}',
+    description: 'Named statements prepared now on the open connections of the pool.',
+  });
+  const hits = statement('hits', 'Statements sent under a name their connection had already prepared.');
+  const misses = statement('misses', 'Statements prepared on their connection first.');
+  const evictions = statement(
+    'evictions',
+    'Statements closed on the server to keep a cache within its size.',
+  );
+  const recoveries = statement('recoveries', 'Statements whose cached name failed and were recovered.');
+  const observables: Observable[] = [
+    count,
+    idleMax,
+    idleMin,
+    max,
+    pending,
+    prepared,
+    hits,
+    misses,
+    evictions,
+    recoveries,
+  ];
   const observe = (result: import('@opentelemetry/api').BatchObservableResult): void => {
     const s = pool.stats();
+    const cache = s.statements;
+    if (cache !== undefined) {
+      result.observe(prepared, cache.prepared, pooled);
+      result.observe(hits, cache.hits, pooled);
+      result.observe(misses, cache.misses, pooled);
+      result.observe(evictions, cache.evictions, pooled);
+      result.observe(recoveries, cache.recoveries, pooled);
+    }
     result.observe(count, s.borrowed, used);
     result.observe(count, s.idle, idle);
     // pg-scope keeps every open connection idle up to `max`: no separate bound on idle ones.
