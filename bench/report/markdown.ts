@@ -65,7 +65,10 @@ export function resultsMarkdown(
       .join(', ')}.`,
     `- **Method**: each figure is the median over ${s.rounds} interleaved rounds (${s.exhaustionRounds} for ` +
       '`exhaustion`): every library runs once per round, in an order rotated from round to round, all pools ' +
-      'open and warmed up before the first round. "× floor" is the median of the per-round ratios to the bare ' +
+      'open and warmed up before the first round. Before each measurement the process collects its garbage ' +
+      'and then runs the library unmeasured for up to 300 ms (a quarter of the burst for `oversubscribed`), ' +
+      'so the window pays neither for the previous library nor for compiling again the code the collection ' +
+      'threw away. "× floor" is the median of the per-round ratios to the bare ' +
       'pre-connected `pg.Client` measured in the same round. CPU per operation is the user + system time of ' +
       'the benchmark process (`process.cpuUsage`; the server and the delay proxy run in other processes) ' +
       "divided by the operations: the library's own client-side cost, steadier than throughput on a shared " +

@@ -23,8 +23,12 @@ export const transferSeqDelayed: Workload = {
         open: { url: proxy.url, max: POOL_SIZE, workers: 1 },
         warmup: (client) => runFor(settings.warmupMillis, 1, () => op(client)),
         async measure(client) {
-          await proxy.reset();
-          const figures = await runFor(settings.delayedMillis, 1, () => op(client));
+          const figures = await runFor(
+            settings.delayedMillis,
+            1,
+            () => op(client),
+            () => proxy.reset(),
+          );
           const wire = await proxy.read();
           const ops = figures.ops as number;
           return {
