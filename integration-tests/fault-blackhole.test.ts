@@ -48,6 +48,15 @@ describe('fault: network blackhole', () => {
     await proxy?.close();
   });
 
+  /** The pool's destroyed count once it reaches 1 (or `millis` passed). */
+  function destroyedCount(pool: FaultPool['pool'], millis: number): Promise<number> {
+    return pollUntil(
+      () => pool.stats().destroyed,
+      (n) => n >= 1,
+      millis,
+    );
+  }
+
   async function setUp(config: Parameters<typeof faultPool>[2] = {}): Promise<FaultPool> {
     watch = watchProcessErrors();
     proxy = await startFaultProxy({ host: db.config.host, port: db.config.port });
@@ -77,13 +86,7 @@ describe('fault: network blackhole', () => {
     console.log(`blackhole while idle: TransactionTimeoutError after ${Math.round(outcome.millis)} ms`);
 
     // The connection that could not answer is destroyed, not returned.
-    expect(
-      await pollUntil(
-        () => pool.stats().destroyed,
-        (n) => n >= 1,
-        10_000,
-      ),
-    ).toBe(1);
+    expect(await destroyedCount(pool, 10_000)).toBe(1);
     expect(pool.stats()).toMatchObject({ borrowed: 0, idle: 0 });
     // No cancel request (each is a connection of its own) while BEGIN was unanswered: delivered once the
     // network is back, one that reached BEGIN would fail it and the insert behind it would commit on its own.
@@ -112,13 +115,7 @@ describe('fault: network blackhole', () => {
       ),
     );
     expect(outcome.ok ? undefined : outcome.error).toBeInstanceOf(TransactionTimeoutError);
-    expect(
-      await pollUntil(
-        () => pool.stats().destroyed,
-        (n) => n >= 1,
-        10_000,
-      ),
-    ).toBe(1);
+    expect(await destroyedCount(pool, 10_000)).toBe(1);
     // The deadline sends a cancel request (a connection of its own): with BEGIN in the statement's Sync it is
     // safe to, and this test is about what it does when delivered.
     const cancels = proxy.acceptedCount - acceptedBefore;
@@ -162,13 +159,7 @@ describe('fault: network blackhole', () => {
         pool.transaction(body, { timeoutMillis: DEADLINE_MILLIS, ...(settings ? { settings } : {}) }),
       );
       expect(outcome.ok ? undefined : outcome.error).toBeInstanceOf(TransactionTimeoutError);
-      expect(
-        await pollUntil(
-          () => pool.stats().destroyed,
-          (n) => n >= 1,
-          10_000,
-        ),
-      ).toBe(1);
+      expect(await destroyedCount(pool, 10_000)).toBe(1);
       // A cancel request landing on BEGIN would fail it, and the statement in a Sync of its own behind would
       // commit on its own: none is sent.
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -200,13 +191,7 @@ describe('fault: network blackhole', () => {
     expect(outcome.ok ? undefined : outcome.error).toBeInstanceOf(TransactionTimeoutError);
     expect(outcome.millis).toBeLessThan(DEADLINE_MILLIS + DEADLINE_SLACK_MILLIS);
     console.log(`blackhole mid-transaction: TransactionTimeoutError after ${Math.round(outcome.millis)} ms`);
-    expect(
-      await pollUntil(
-        () => pool.stats().destroyed,
-        (n) => n >= 1,
-        10_000,
-      ),
-    ).toBe(1);
+    expect(await destroyedCount(pool, 10_000)).toBe(1);
 
     proxy.resume();
     expect(watch.errors).toEqual([]);
@@ -242,13 +227,7 @@ describe('fault: network blackhole', () => {
     expect((outcome.ok ? undefined : (outcome.error as Error))?.message).toBe('Query read timeout');
     expect(outcome.millis).toBeLessThan(500 + 3_000);
     // Its answer may still arrive: a connection with a statement in flight must not go back to the pool.
-    expect(
-      await pollUntil(
-        () => pool.stats().destroyed,
-        (n) => n >= 1,
-        5_000,
-      ),
-    ).toBe(1);
+    expect(await destroyedCount(pool, 5_000)).toBe(1);
 
     proxy.resume();
     expect(watch.errors).toEqual([]);
@@ -269,13 +248,7 @@ describe('fault: network blackhole', () => {
     expect(err).toBeInstanceOf(CommitUnknownError);
     expect(((err as Error).cause as Error).message).toBe('Query read timeout');
     expect(outcome.millis).toBeLessThan(500 + 3_000);
-    expect(
-      await pollUntil(
-        () => pool.stats().destroyed,
-        (n) => n >= 1,
-        5_000,
-      ),
-    ).toBe(1);
+    expect(await destroyedCount(pool, 5_000)).toBe(1);
 
     proxy.resume();
     expect(watch.errors).toEqual([]);
