@@ -6,6 +6,7 @@ import { AcquireRequest, type RequestOwner } from './acquire-request.js';
 import type { ConnectGate } from './connect-gate.js';
 import type { ConnectionFactory } from './connection-factory.js';
 import { ConnectionJobs, type JobHost } from './connection-jobs.js';
+import { idleUnusable } from './destroy-reason.js';
 import type { IdleReturns } from './idle-returns.js';
 import type { IdleStore } from './idle-store.js';
 import type { SweepHost } from './idle-sweep.js';
@@ -86,10 +87,7 @@ export class AcquireQueue implements RequestOwner, JobHost, SweepHost {
 
   /** SweepHost: a broken or expired idle connection goes. */
   retireUnusable(client: pg.Client): boolean {
-    const info = this.#parts.factory.info(client);
-    if (info === undefined) return false;
-    const reason =
-      info.brokenBy !== undefined ? 'broken' : performance.now() >= info.expiresAt ? 'expired' : undefined;
+    const reason = idleUnusable(this.#parts.factory.info(client));
     if (reason === undefined) return false;
     this.#parts.returns.destroy(client, reason);
     return true;

@@ -14,6 +14,18 @@ export function unusableReason(
   return info === undefined || info.brokenBy !== undefined ? 'broken' : otherwise;
 }
 
+/**
+ * Why a connection out of the idle store may not be lent (it broke, or reached its lifetime), or undefined when
+ * it may. One verdict for the caller taking it and for the idle sweep.
+ */
+export function idleUnusable(
+  info: ClientInfo | undefined,
+  now = performance.now(),
+): 'broken' | 'expired' | undefined {
+  if (info === undefined || info.brokenBy !== undefined) return 'broken';
+  return now >= info.expiresAt ? 'expired' : undefined;
+}
+
 /** Destroy reasons logged at warn: the connection broke, or could not be made safe for reuse. */
 export const UNSAFE_REASONS: ReadonlySet<DestroyReason> = new Set<DestroyReason>([
   'broken',

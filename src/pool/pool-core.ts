@@ -10,7 +10,7 @@ import type { PoolStats, PoolSummary } from '../stats.js';
 import type { AcquireOptions } from './acquire-options.js';
 import type { AcquireQueue, QueueHost } from './acquire-queue.js';
 import type { ConnectionFactory } from './connection-factory.js';
-import { unusableReason } from './destroy-reason.js';
+import { idleUnusable, unusableReason } from './destroy-reason.js';
 import type { IdleReturns } from './idle-returns.js';
 import type { IdleStore } from './idle-store.js';
 import { Lease, type LeaseOwner } from './lease.js';
@@ -209,8 +209,9 @@ export class PoolCore<O extends OutcomeCounts = OutcomeCounts> implements LeaseO
    */
   lend(client: pg.Client, stack: Error | undefined, started: number): Lease | undefined {
     const info = this.#factory.info(client);
-    if (!info || info.brokenBy !== undefined || performance.now() >= info.expiresAt || this.closing) {
-      this.#returns.destroy(client, unusableReason(info, this.closing, 'expired'));
+    const unusable = this.closing ? 'pool closed' : idleUnusable(info);
+    if (unusable !== undefined || info === undefined) {
+      this.#returns.destroy(client, unusable ?? 'broken');
       return undefined;
     }
     this.#factory.markIdle(client, false);
