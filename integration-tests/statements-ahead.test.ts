@@ -113,6 +113,33 @@ describe('statements written ahead of a query, in its Sync', () => {
     expect(rows.rows[0].n).toBe(0);
   });
 
+  it('a query without values carries them too, in the extended protocol: one Sync, no Query message', async () => {
+    const syncs = proxy.clientMessages('S');
+    const queries = proxy.clientMessages('Q');
+    const parses = proxy.clientMessages('P');
+    const answered = await run(
+      client,
+      ['select 8', 'select 9'],
+      'select 3 as n, now() is not null as t;',
+      undefined,
+    );
+    expect(answered.err).toBeUndefined();
+    expect(answered.ahead).toEqual([{ value: '8' }, { value: '9' }]);
+    expect(answered.result?.rows).toEqual([{ n: 3, t: true }]);
+    expect(answered.result?.command).toBe('SELECT');
+    expect(proxy.clientMessages('S') - syncs).toBe(1);
+    expect(proxy.clientMessages('Q') - queries).toBe(0);
+    expect(proxy.clientMessages('P') - parses).toBe(3);
+  });
+
+  it('a query without values behind a failing statement ahead is skipped: nothing written', async () => {
+    const answered = await run(client, ['select 1/0'], 'insert into ahead_items (v) values (5)', []);
+    expect(answered.ahead[0]?.err?.code).toBe('22012');
+    expect(answered.err?.code).toBe('22012');
+    const rows = await client.query('select count(*)::int as n from ahead_items');
+    expect(rows.rows[0].n).toBe(0);
+  });
+
   it("the query's own failure is its own: the statements ahead were answered", async () => {
     const answered = await run(client, ['select 5'], 'select nope + $1', [1]);
     expect(answered.ahead).toEqual([{ value: '5' }]);
@@ -184,11 +211,19 @@ describe('statements written ahead of a query, in its Sync', () => {
     }
   });
 
-  it('canCarryAhead: only unnamed extended-protocol statements with parameters carry statements ahead', () => {
+  it('canCarryAhead: unnamed statements with parameters, or without and a single statement, carry statements ahead', () => {
     expect(canCarryAhead('select $1', [1])).toBe(true);
     expect(canCarryAhead({ text: 'select $1', values: [1] }, undefined)).toBe(true);
-    expect(canCarryAhead('select 1', undefined)).toBe(false);
-    expect(canCarryAhead('select 1', [])).toBe(false);
+    expect(canCarryAhead('select 1', undefined)).toBe(true);
+    expect(canCarryAhead('select 1', [])).toBe(true);
+    expect(canCarryAhead('select 1;  ', undefined)).toBe(true);
+    expect(canCarryAhead({ text: 'select 1' }, undefined)).toBe(true);
+    // Several statements (or a `;` anywhere but the end) keep pg's simple protocol, which runs them all.
+    expect(canCarryAhead('select 1; select 2', undefined)).toBe(false);
+    expect(canCarryAhead("select 'a;b'", undefined)).toBe(false);
+    expect(canCarryAhead({ text: 'select 1; select 2' }, undefined)).toBe(false);
+    expect(canCarryAhead('select $1; select 2', [1])).toBe(true);
+    expect(canCarryAhead('select 1', {} as unknown as unknown[])).toBe(false);
     // pg sends an empty text in the simple protocol even with values.
     expect(canCarryAhead('', [1])).toBe(false);
     expect(canCarryAhead({ text: '', values: [1] }, undefined)).toBe(false);

@@ -83,6 +83,35 @@ describe('round trips per transaction', () => {
     expect((proxy.clientMessages('Q') - queries) / REPEATS).toBe(1);
   });
 
+  it('statements without parameters carry BEGIN and the transaction id the same way (K + 1 ReadyForQuery)', async () => {
+    const syncs = proxy.clientMessages('S');
+    const queries = proxy.clientMessages('Q');
+    const trips = await roundTrips(proxy, () =>
+      pool.transaction(async (tx) => {
+        for (let i = 0; i < K; i++) await tx.query(`insert into items (v) values (${i})`);
+      }),
+    );
+    expect(trips).toBe(K + 1);
+    // The first statement carries BEGIN and the second the id, each in a Sync of its own (extended protocol);
+    // the third and COMMIT are simple queries: as many ReadyForQuery as with parameters.
+    expect((proxy.clientMessages('S') - syncs) / REPEATS).toBe(2);
+    expect((proxy.clientMessages('Q') - queries) / REPEATS).toBe(K - 1);
+  });
+
+  it('a first statement of several statements in one text keeps the simple protocol, BEGIN a query of its own', async () => {
+    const queries = proxy.clientMessages('Q');
+    const before = await db.admin('select count(*)::int as n from items');
+    await roundTrips(proxy, () =>
+      pool.transaction(async (tx) => {
+        await tx.query('insert into items (v) values (100); insert into items (v) values (101)');
+      }),
+    );
+    // BEGIN, the two-statement text, COMMIT: simple queries each (the id is asked in COMMIT's flight).
+    expect((proxy.clientMessages('Q') - queries) / REPEATS).toBeGreaterThanOrEqual(3);
+    const after = await db.admin('select count(*)::int as n from items');
+    expect(after.rows[0].n - before.rows[0].n).toBe(2 * REPEATS);
+  });
+
   it('with prepare: true, a warm writing transaction: no Parse and the same round trips', async () => {
     const transfer = () =>
       prepared.transaction(async (tx) => {

@@ -121,6 +121,10 @@ class AheadQuery extends QueryBase {
   ) {
     super(config, values, done);
     this.#ahead = ahead;
+    // A statement without values would go in pg's simple protocol, whose Query message cannot share a Sync
+    // (its own ReadyForQuery would answer it): pg's documented `queryMode: 'extended'` sends it as
+    // Parse/Bind/Execute like one with values (canCarryAhead let only a single statement through).
+    (this as { queryMode?: string }).queryMode = 'extended';
     // pg reads a per-query `query_timeout` from the object it is handed, which pg's Query does not copy.
     const timeout =
       typeof config === 'string' ? undefined : (config as { query_timeout?: unknown }).query_timeout;
@@ -193,14 +197,28 @@ class AheadQuery extends QueryBase {
 }
 
 /**
- * True when pg sends `config` with `values` in the extended protocol and nothing else of pg's depends on its
- * Parse being the first answered (an unnamed statement without `rows`, not a custom Submittable), so
- * statements can be written ahead of it in its Sync. A statement without parameters goes in pg's simple
- * protocol, which a failure ahead of it would leave unanswered: it never carries any.
+ * True when `text` is one statement: no `;` but, at most, one at its end. The extended protocol takes one
+ * statement per Parse, where pg's simple protocol would run several: a text with a `;` anywhere else (even
+ * inside a literal or a comment, which this does not tell apart) keeps the simple protocol.
+ */
+function oneStatement(text: string): boolean {
+  const semicolon = text.indexOf(';');
+  return semicolon === -1 || text.slice(semicolon + 1).trim() === '';
+}
+
+/**
+ * True when `config` can be sent in the extended protocol with statements written ahead of it in its Sync,
+ * and nothing else of pg's depends on its Parse being the first answered: an unnamed statement without
+ * `rows`, not a custom Submittable, not in `queryMode: 'simple'`, with a non-empty text. One with values goes
+ * in the extended protocol anyway; one without goes there too when its text is a single statement (see
+ * {@link oneStatement}); one pg would send as several statements in one Query message never carries any.
  */
 export function canCarryAhead(config: string | pg.QueryConfig, values: unknown[] | undefined): boolean {
   // pg sends an empty text in the simple protocol, whatever the values.
-  if (typeof config === 'string') return config !== '' && values !== undefined && values.length > 0;
+  if (typeof config === 'string') {
+    if (config === '' || (values !== undefined && !Array.isArray(values))) return false;
+    return (values !== undefined && values.length > 0) || oneStatement(config);
+  }
   const c = config as pg.QueryConfig & { rows?: unknown; queryMode?: unknown; submit?: unknown };
   if (
     typeof c.text !== 'string' ||
@@ -212,7 +230,8 @@ export function canCarryAhead(config: string | pg.QueryConfig, values: unknown[]
   )
     return false;
   const own = values ?? c.values;
-  return own !== undefined && own.length > 0;
+  if (own !== undefined && !Array.isArray(own)) return false;
+  return (own !== undefined && own.length > 0) || oneStatement(c.text);
 }
 
 /**
