@@ -132,6 +132,21 @@ describe('statements written ahead of a query, in its Sync', () => {
     expect(proxy.clientMessages('P') - parses).toBe(3);
   });
 
+  it("a query without values keeps text results under the client's binary: true, as in the simple protocol", async () => {
+    const binary = new pg.Client({ ...db.config, binary: true } as pg.ClientConfig);
+    await binary.connect();
+    try {
+      const text = "select '2024-02-03'::date::text as d, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid as u";
+      const alone = await binary.query(text);
+      const answered = await run(binary, ['select 1'], text, undefined);
+      expect(answered.err).toBeUndefined();
+      expect(answered.result?.rows).toEqual(alone.rows);
+      expect(alone.rows[0].u).toBe('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+    } finally {
+      await binary.end();
+    }
+  });
+
   it('a query without values behind a failing statement ahead is skipped: nothing written', async () => {
     const answered = await run(client, ['select 1/0'], 'insert into ahead_items (v) values (5)', []);
     expect(answered.ahead[0]?.err?.code).toBe('22012');
@@ -224,6 +239,9 @@ describe('statements written ahead of a query, in its Sync', () => {
     expect(canCarryAhead({ text: 'select 1; select 2' }, undefined)).toBe(false);
     expect(canCarryAhead('select $1; select 2', [1])).toBe(true);
     expect(canCarryAhead('select 1', {} as unknown as unknown[])).toBe(false);
+    // COPY … FROM STDIN without a copy stream fails at once only in the simple protocol.
+    expect(canCarryAhead('copy ahead_items from stdin', undefined)).toBe(false);
+    expect(canCarryAhead(' COPY ahead_items (v) FROM STDIN', [])).toBe(false);
     // pg sends an empty text in the simple protocol even with values.
     expect(canCarryAhead('', [1])).toBe(false);
     expect(canCarryAhead({ text: '', values: [1] }, undefined)).toBe(false);

@@ -137,6 +137,11 @@ class AheadQuery extends QueryBase {
     if (typeof this.text !== 'string' || (this.values !== undefined && !Array.isArray(this.values))) {
       return base.submit.call(this, connection);
     }
+    // pg's simple protocol answers in text: a statement without values keeps text results under the
+    // client's `binary: true` (which pg sets on the query after it was made), as it would on its own.
+    if (this.values === undefined || (this.values as unknown[]).length === 0) {
+      (this as { binary?: boolean }).binary = false;
+    }
     const stream = connection.stream;
     stream.cork?.();
     this.#writing = true;
@@ -197,11 +202,14 @@ class AheadQuery extends QueryBase {
 }
 
 /**
- * True when `text` is one statement: no `;` but, at most, one at its end. The extended protocol takes one
- * statement per Parse, where pg's simple protocol would run several: a text with a `;` anywhere else (even
- * inside a literal or a comment, which this does not tell apart) keeps the simple protocol.
+ * True when `text` is one statement (no `;` but, at most, one at its end) and not a COPY. The extended
+ * protocol takes one statement per Parse, where pg's simple protocol would run several: a text with a `;`
+ * anywhere else (even inside a literal or a comment, which this does not tell apart) keeps the simple protocol.
  */
 function oneStatement(text: string): boolean {
+  // COPY … FROM STDIN without a copy stream: the simple protocol fails it at once (pg answers CopyFail); in
+  // the extended one the server would wait for a Sync it ignored while copying.
+  if (/^\s*copy\b/i.test(text)) return false;
   const semicolon = text.indexOf(';');
   return semicolon === -1 || text.slice(semicolon + 1).trim() === '';
 }

@@ -65,8 +65,8 @@ export function wroteLast(lease: Lease): boolean {
 
 /**
  * Asks for the transaction's id in front of the statement about to be sent (in that statement's Sync when
- * it has parameters, see `Lease.sendAhead`; else in the same socket write, in pg's pipeline mode), once its
- * first write has been answered: the id is then known long before COMMIT, and its answer arrives with that
+ * it has parameters or is a single statement, see `Lease.sendAhead`; else in the same socket write, in pg's
+ * pipeline mode), once its first write has been answered: the id is then known long before COMMIT, and its answer arrives with that
  * statement's, so the success path gains no round trip and no extra read. COMMIT then needs no statement of
  * its own for it. A failure or NULL leaves it to COMMIT's flight.
  *
