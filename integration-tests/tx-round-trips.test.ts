@@ -112,6 +112,15 @@ describe('round trips per transaction', () => {
     expect(after.rows[0].n - before.rows[0].n).toBe(2 * REPEATS);
   });
 
+  it('a plain COPY … FROM STDIN as the first statement fails at once (simple protocol), the pool stays usable', async () => {
+    const started = performance.now();
+    await expect(pool.transaction((tx) => tx.query('copy items (v) from stdin'))).rejects.toThrow();
+    // With BEGIN carried in the extended protocol the server would wait for a Sync it ignores while copying.
+    expect(performance.now() - started).toBeLessThan(5_000);
+    const { rows } = await pool.query('select 1 as one');
+    expect(rows).toEqual([{ one: 1 }]);
+  });
+
   it('with prepare: true, a warm writing transaction: no Parse and the same round trips', async () => {
     const transfer = () =>
       prepared.transaction(async (tx) => {

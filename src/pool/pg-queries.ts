@@ -222,24 +222,24 @@ function oneStatement(text: string): boolean {
  * {@link oneStatement}); one pg would send as several statements in one Query message never carries any.
  */
 export function canCarryAhead(config: string | pg.QueryConfig, values: unknown[] | undefined): boolean {
-  // pg sends an empty text in the simple protocol, whatever the values.
-  if (typeof config === 'string') {
-    if (config === '' || (values !== undefined && !Array.isArray(values))) return false;
-    return (values !== undefined && values.length > 0) || oneStatement(config);
+  let text: unknown = config;
+  let own: unknown = values;
+  if (typeof config !== 'string') {
+    const c = config as pg.QueryConfig & { rows?: unknown; queryMode?: unknown; submit?: unknown };
+    if (
+      c.name !== undefined ||
+      c.rows !== undefined ||
+      typeof c.submit === 'function' ||
+      c.queryMode === 'simple'
+    )
+      return false;
+    text = c.text;
+    own = values ?? c.values;
   }
-  const c = config as pg.QueryConfig & { rows?: unknown; queryMode?: unknown; submit?: unknown };
-  if (
-    typeof c.text !== 'string' ||
-    c.text === '' ||
-    c.name !== undefined ||
-    c.rows !== undefined ||
-    typeof c.submit === 'function' ||
-    c.queryMode === 'simple'
-  )
-    return false;
-  const own = values ?? c.values;
-  if (own !== undefined && !Array.isArray(own)) return false;
-  return (own !== undefined && own.length > 0) || oneStatement(c.text);
+  // pg sends an empty text in the simple protocol, whatever the values.
+  if (typeof text !== 'string' || text === '') return false;
+  if (own === undefined) return oneStatement(text);
+  return Array.isArray(own) && (own.length > 0 || oneStatement(text));
 }
 
 /**

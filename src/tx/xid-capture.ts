@@ -66,9 +66,9 @@ export function wroteLast(lease: Lease): boolean {
 /**
  * Asks for the transaction's id in front of the statement about to be sent (in that statement's Sync when
  * it has parameters or is a single statement, see `Lease.sendAhead`; else in the same socket write, in pg's
- * pipeline mode), once its first write has been answered: the id is then known long before COMMIT, and its answer arrives with that
- * statement's, so the success path gains no round trip and no extra read. COMMIT then needs no statement of
- * its own for it. A failure or NULL leaves it to COMMIT's flight.
+ * pipeline mode), once its first write has been answered: the id is then known long before COMMIT, and its
+ * answer arrives with that statement's, so the success path gains no round trip and no extra read. COMMIT then
+ * needs no statement of its own for it. A failure or NULL leaves it to COMMIT's flight.
  *
  * Like {@link XidCapture} it goes to pg's client directly, with no promise and no `Result` (the statement
  * behind it keeps the connection counted as busy and pipelined, and fails the same way it would), unless
