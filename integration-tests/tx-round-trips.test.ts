@@ -130,12 +130,14 @@ describe('round trips per transaction', () => {
     const syncs = proxy.clientMessages('S');
     const queries = proxy.clientMessages('Q');
     const parses = proxy.clientMessages('P');
+    const binds = proxy.clientMessages('B');
     expect(await roundTrips(proxy, transfer)).toBe(K + 1);
-    // The cached statements' Syncs; BEGIN, the transaction id and COMMIT as simple queries of their own (a
-    // statement written ahead in a Sync would be an unnamed Parse on every run).
+    // The cached statements' Syncs, carrying BEGIN and the transaction id as named statements of the
+    // connection (bound only); COMMIT the one simple query.
     expect((proxy.clientMessages('S') - syncs) / REPEATS).toBe(K);
-    expect((proxy.clientMessages('Q') - queries) / REPEATS).toBe(3);
+    expect((proxy.clientMessages('Q') - queries) / REPEATS).toBe(1);
     expect((proxy.clientMessages('P') - parses) / REPEATS).toBe(0);
+    expect((proxy.clientMessages('B') - binds) / REPEATS).toBe(K + 2);
   });
 
   it('the await using form costs the same', async () => {

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { nameFree, writeParseFirst } from './pg-statements.js';
 
 /**
  * pg's `Query`, subclassed where pg-scope sends a statement without pg's `Result`, or writes statements ahead
@@ -67,13 +68,21 @@ export interface StatementAhead {
   readonly done: (err: Error | null, value: string | null) => void;
   /** Called when it goes in the Sync of the statement behind it (not on its own). */
   carried?(): void;
+  /**
+   * A named statement (`prepare: true`, see StatementCache): bound by this name instead of parsed unnamed, and
+   * parsed first (behind a Close of the name, so a copy the server may still hold cannot fail the Parse) when
+   * `parse` is set.
+   */
+  readonly name?: string;
+  readonly parse?: boolean;
 }
 
 /** What pg's Connection writes for an extended-protocol statement (the methods pg's own Query calls). */
 interface ProtocolWriter {
-  parse(config: { text: string }): void;
+  parse(config: { text: string; name?: string; types?: unknown }): void;
   bind(config: object): void;
   execute(config: object): void;
+  close(msg: { type: 'S' | 'P'; name: string }): void;
   stream: { cork?: () => void; uncork?: () => void };
 }
 
@@ -81,6 +90,8 @@ interface ProtocolWriter {
 interface QueryHandlers {
   text?: unknown;
   values?: unknown;
+  name?: unknown;
+  types?: unknown;
   submit(connection: ProtocolWriter): Error | null;
   handleDataRow(msg: DataRowMessage): void;
   handleCommandComplete(msg: unknown, connection: unknown): void;
@@ -134,7 +145,11 @@ class AheadQuery extends QueryBase {
 
   override submit(connection: ProtocolWriter): Error | null {
     // pg refuses these before writing anything; the statements ahead then fail with the same error.
-    if (typeof this.text !== 'string' || (this.values !== undefined && !Array.isArray(this.values))) {
+    if (
+      typeof this.text !== 'string' ||
+      (this.values !== undefined && !Array.isArray(this.values)) ||
+      (typeof this.name === 'string' && !nameFree(connection, this.name, this.text))
+    ) {
       return base.submit.call(this, connection);
     }
     // pg's simple protocol answers in text: a statement without values keeps text results under the
@@ -146,9 +161,21 @@ class AheadQuery extends QueryBase {
     stream.cork?.();
     this.#writing = true;
     try {
+      // A named statement (the statement cache's) is parsed before those ahead of it: its ParseComplete is
+      // then the first of the flight, which is the one pg records as the statement's own.
+      if (typeof this.name === 'string') writeParseFirst(connection, this.name, this.text, this.types);
       for (const statement of this.#ahead) {
-        connection.parse({ text: statement.text });
-        connection.bind({});
+        const name = statement.name;
+        if (name === undefined) {
+          connection.parse({ text: statement.text });
+          connection.bind({});
+        } else {
+          if (statement.parse === true) {
+            connection.close({ type: 'S', name });
+            connection.parse({ text: statement.text, name });
+          }
+          connection.bind({ statement: name });
+        }
         connection.execute({});
       }
       return base.submit.call(this, connection);
@@ -199,47 +226,6 @@ class AheadQuery extends QueryBase {
   #fail(err: Error): void {
     while (this.#next < this.#ahead.length) (this.#ahead[this.#next++] as StatementAhead).done(err, null);
   }
-}
-
-/**
- * True when `text` is one statement (no `;` but, at most, one at its end) and not a COPY. The extended
- * protocol takes one statement per Parse, where pg's simple protocol would run several: a text with a `;`
- * anywhere else (even inside a literal or a comment, which this does not tell apart) keeps the simple protocol.
- */
-function oneStatement(text: string): boolean {
-  // COPY … FROM STDIN without a copy stream: the simple protocol fails it at once (pg answers CopyFail); in
-  // the extended one the server would wait for a Sync it ignored while copying.
-  if (/^\s*copy\b/i.test(text)) return false;
-  const semicolon = text.indexOf(';');
-  return semicolon === -1 || text.slice(semicolon + 1).trim() === '';
-}
-
-/**
- * True when `config` can be sent in the extended protocol with statements written ahead of it in its Sync,
- * and nothing else of pg's depends on its Parse being the first answered: an unnamed statement without
- * `rows`, not a custom Submittable, not in `queryMode: 'simple'`, with a non-empty text. One with values goes
- * in the extended protocol anyway; one without goes there too when its text is a single statement (see
- * {@link oneStatement}); one pg would send as several statements in one Query message never carries any.
- */
-export function canCarryAhead(config: string | pg.QueryConfig, values: unknown[] | undefined): boolean {
-  let text: unknown = config;
-  let own: unknown = values;
-  if (typeof config !== 'string') {
-    const c = config as pg.QueryConfig & { rows?: unknown; queryMode?: unknown; submit?: unknown };
-    if (
-      c.name !== undefined ||
-      c.rows !== undefined ||
-      typeof c.submit === 'function' ||
-      c.queryMode === 'simple'
-    )
-      return false;
-    text = c.text;
-    own = values ?? c.values;
-  }
-  // pg sends an empty text in the simple protocol, whatever the values.
-  if (typeof text !== 'string' || text === '') return false;
-  if (own === undefined) return oneStatement(text);
-  return Array.isArray(own) && (own.length > 0 || oneStatement(text));
 }
 
 /**

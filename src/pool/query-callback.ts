@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { canCarryAhead, queryWithAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
+import { canCarryAhead } from './carry-ahead.js';
+import { queryWithAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
 import type { StatementCache } from './statement-cache.js';
 
 /**
@@ -89,10 +90,8 @@ export function rejectFromCaller<R>(
 }
 
 /**
- * pg's promise form, for the lease's traced and cached queries, with the statements `ahead` sent on their own
- * first. With the statement cache they never share its named statement's Sync: as unnamed statements they
- * would be parsed again on every run (a warm transaction then sends Parse messages), and as named ones a
- * pooler that loses them would fail BEGIN itself.
+ * pg's promise form, for the lease's traced and cached queries. The statements `ahead` go on their own first,
+ * or, with the statement cache, in the query's Sync as named statements (see StatementCache#query).
  */
 export function sendQuery<R extends pg.QueryResultRow>(
   client: pg.Client,
@@ -102,8 +101,8 @@ export function sendQuery<R extends pg.QueryResultRow>(
   outside: boolean,
   ahead: readonly StatementAhead[] | undefined,
 ): Promise<pg.QueryResult<R>> {
+  if (statements !== undefined) return statements.query<R>(config, values, outside, ahead);
   sendAheadAlone(client, ahead);
-  if (statements !== undefined) return statements.query<R>(config, values, outside);
   return (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
     pg.QueryResult<R>
   >;

@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import { errorCode } from '../util/error-code.js';
+import { canCarryAhead } from './carry-ahead.js';
+import { queryWithAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
 import {
   forgetAllStatements,
   forgetStatement,
@@ -14,6 +16,9 @@ const DROPS_ALL = /^\s*(?:discard\s+all|deallocate\s+(?:prepare\s+)?all)\s*;?\s*
 
 /** Errors of a cached statement inside a transaction, which `isRetryable` accepts. */
 const staleErrors = new WeakSet<object>();
+
+/** Errors that the pool's own statement (see StatementCache#own) ahead of a query failed with: not the query's. */
+const vanishedAhead = new WeakSet<object>();
 
 /**
  * True for the error of a cached named statement that failed inside a transaction because the server lost it
@@ -38,6 +43,12 @@ export class StatementCache {
   readonly #names = new Map<string, string>();
   /** Names to close on the server with the next named statement. */
   #closes: string[] = [];
+  /**
+   * The pool's own statements (BEGIN, the transaction id) this connection has prepared, by name. They are
+   * outside the cache's bound and never evicted: a few texts (one BEGIN per transaction mode), used by every
+   * transaction.
+   */
+  readonly #ownParsed = new Set<string>();
 
   constructor(policy: StatementPolicy, client: pg.Client) {
     this.#policy = policy;
@@ -58,8 +69,14 @@ export class StatementCache {
     config: string | pg.QueryConfig,
     values: unknown[] | undefined,
     outside: boolean,
+    ahead?: readonly StatementAhead[],
   ): Promise<pg.QueryResult<R>> {
     const client = this.#client;
+    // The statements ahead (BEGIN, the transaction id) go in the query's Sync when it can carry them, as named
+    // statements of their own while the pool names statements; else each on its own just before it.
+    const carry = ahead !== undefined && this.#closes.length === 0 && canCarryAhead(config, values);
+    if (ahead !== undefined && !carry) sendAheadAlone(client, ahead);
+    const carried = carry ? (this.#policy.enabled ? this.#own(ahead) : ahead) : undefined;
     const object = typeof config === 'string' ? undefined : config;
     const text = object === undefined ? (config as string) : object.text;
     const vals = values ?? object?.values;
@@ -72,9 +89,12 @@ export class StatementCache {
         (object.name !== undefined || (object as { rows?: unknown }).rows !== undefined))
     ) {
       if (!this.#policy.enabled && this.#names.size > 0) this.#dropAll();
-      const sent = (
-        values === undefined ? client.query<R>(config) : client.query<R>(config, values)
-      ) as Promise<pg.QueryResult<R>>;
+      const sent =
+        carried !== undefined
+          ? sendCarrying<R>(client, carried, config, values)
+          : ((values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
+              pg.QueryResult<R>
+            >);
       if (vals === undefined && typeof text === 'string' && DROPS_ALL.test(text)) {
         return sent.then((result) => {
           this.forgetAll();
@@ -103,15 +123,16 @@ export class StatementCache {
     const named: pg.QueryConfig =
       object === undefined ? { text, values: vals, name } : { ...object, values: vals, name };
     const stmtName = name;
-    return this.#send<R>(named).catch((err: unknown) =>
-      this.#failed<R>(err, text, stmtName, hit, object, vals, outside),
-    );
+    const sent =
+      carried !== undefined ? sendCarrying<R>(client, carried, named, undefined) : this.#send<R>(named);
+    return sent.catch((err: unknown) => this.#failed<R>(err, text, stmtName, hit, object, vals, outside));
   }
 
   /** The server dropped every prepared statement (`DISCARD ALL`, `DEALLOCATE ALL`): forget them all. */
   forgetAll(): void {
     this.#dropAll();
     this.#closes = [];
+    this.#ownParsed.clear();
     forgetAllStatements(this.#client);
   }
 
@@ -119,6 +140,43 @@ export class StatementCache {
   closed(): void {
     this.#dropAll();
     this.#closes = [];
+    this.#ownParsed.clear();
+  }
+
+  /**
+   * The pool's own statements `ahead` of a query, named (`statementName` of the text, as any cached statement):
+   * only bound when this connection has them, else closed, parsed and bound in the same flight. One the server
+   * lost (`26000`) fails the flight as a cached statement does inside a transaction: retryable, and counted
+   * towards turning `prepare` off. Used by every transaction, it is lost only with the session's other
+   * statements (an unseen `DEALLOCATE ALL`, or a pooler's other server connection): the cache forgets them all
+   * at once, so the retry prepares afresh instead of failing again on each.
+   */
+  #own(ahead: readonly StatementAhead[]): StatementAhead[] {
+    const own = this.#ownParsed;
+    const policy = this.#policy;
+    return ahead.map((statement): StatementAhead => {
+      const name = policy.ownName(statement.text);
+      const parse = !own.has(name);
+      return {
+        text: statement.text,
+        name,
+        parse,
+        carried: () => statement.carried?.(),
+        done: (err, value) => {
+          if (err === null) {
+            own.add(name);
+          } else if (!parse && errorCode(err) === '26000' && !vanishedAhead.has(err)) {
+            // The first statement of the flight the server did not have: this one (those behind it were skipped).
+            vanishedAhead.add(err);
+            staleErrors.add(err);
+            this.forgetAll();
+            policy.noteVanished('26000');
+            policy.recoveries++;
+          }
+          statement.done(err, value);
+        },
+      };
+    });
   }
 
   #dropAll(): void {
@@ -173,6 +231,16 @@ export class StatementCache {
     values: unknown[],
     outside: boolean,
   ): Promise<pg.QueryResult<R>> {
+    // One of the pool's own statements ahead of it failed it (counted, and the cache emptied): the query was
+    // skipped. Its own Parse, written first, had succeeded: the server has it.
+    if (typeof err === 'object' && err !== null && vanishedAhead.has(err)) {
+      if (!hit && !this.#names.has(text)) {
+        this.#names.set(text, name);
+        this.#policy.prepared++;
+        markStatementParsed(this.#client, name, text);
+      }
+      return Promise.reject(err);
+    }
     const code = errorCode(err);
     if (hit && code === '26000') {
       this.#drop(text, name, false);
@@ -197,4 +265,19 @@ export class StatementCache {
     delete unnamed.name;
     return this.#send<R>(unnamed);
   }
+}
+
+/** Sends `config` with the statements `ahead` in its Sync, as `client.query(config, values)` answers. */
+function sendCarrying<R extends pg.QueryResultRow>(
+  client: pg.Client,
+  ahead: readonly StatementAhead[],
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+): Promise<pg.QueryResult<R>> {
+  return new Promise((resolve, reject) => {
+    queryWithAhead(client, ahead, config, values, (err, result: pg.QueryResult<R>) => {
+      if (err) reject(err);
+      else resolve(result);
+    });
+  });
 }

@@ -38,6 +38,19 @@ export class StatementPolicy {
     this.#log = log;
   }
 
+  /** Names of the pool's own statements (BEGIN, the transaction id): a few texts, each hashed once. */
+  readonly #ownNames = new Map<string, string>();
+
+  /** The name of the pool's own statement `text` (see {@link statementName}). */
+  ownName(text: string): string {
+    let name = this.#ownNames.get(text);
+    if (name === undefined) {
+      name = statementName(text);
+      this.#ownNames.set(text, name);
+    }
+    return name;
+  }
+
   /** Whether statements with values are still sent named. */
   get enabled(): boolean {
     return this.#enabled;
