@@ -135,10 +135,10 @@ describe("prepare: true: the pool's own statements ride in the cached statements
     expect((err as { code?: string }).code).toBe('26000');
     expect(isRetryable(err)).toBe(true);
     expect(await countRows(ids)).toBe(0);
-    // The cache forgot every statement of the connection at once: the next transaction prepares them all again
-    // and commits, with no 42P05 for a statement that was still there.
+    // The cache forgot every statement of the connection at once, closing the ones it knew: the next transaction
+    // closes and prepares all three again in its own flights and commits, with no 42P05 anywhere.
     const sent = await messages(async () => expect(await countRows(await transfer(pool))).toBe(2));
-    expect(sent).toMatchObject({ P: 3, C: 2 });
+    expect(sent).toEqual({ P: 3, C: 3, B: 4, S: 2, Q: 1 });
     // With retry: the callback runs twice and its rows are written once.
     await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
     let attempts = 0;
@@ -160,11 +160,12 @@ describe("prepare: true: the pool's own statements ride in the cached statements
 
   it("a first statement that fails leaves BEGIN's name right: the next transactions commit", async () => {
     const pool = makePool();
-    // Its Parse fails first: BEGIN, written behind it, was skipped and is parsed again next time.
+    // BEGIN (parsed ahead of it) ran, then its Parse failed: pg took BEGIN's ParseComplete for the statement's,
+    // so whether the server has it is unknown: it is closed with the next flight. BEGIN stays prepared.
     await expect(pool.transaction((tx) => tx.query('selec $1::int', [1]))).rejects.toMatchObject({
       code: '42601',
     });
-    expect(await messages(() => transfer(pool))).toMatchObject({ P: 3, C: 2 });
+    expect(await messages(() => transfer(pool))).toEqual({ P: 2, C: 2, B: 4, S: 2, Q: 1 });
     // A failure at Bind (the value), after BEGIN was bound: BEGIN stays prepared, only the new text is parsed.
     await expect(pool.transaction((tx) => tx.query('select $1::int as x', ['abc']))).rejects.toMatchObject({
       code: '22P02',
@@ -173,5 +174,81 @@ describe("prepare: true: the pool's own statements ride in the cached statements
     const prepared = await pool.acquire(preparedOn);
     expect(prepared.filter((p) => p.statement === 'BEGIN')).toHaveLength(1);
     expect(pool.stats()).toMatchObject({ commits: 2, rollbacks: 2 });
+  });
+
+  it('isolation modes whose first statement is a miss: BEGIN goes first, so it sets the mode; rollback undoes', async () => {
+    const pool = makePool();
+    const modes = [
+      { isolation: 'repeatable read' },
+      { isolation: 'serializable' },
+      { isolation: 'serializable', readOnly: true, deferrable: true },
+    ] as const;
+    for (const [i, mode] of modes.entries()) {
+      const seen = await pool.transaction(
+        async (tx) =>
+          (await tx.query(`select current_setting($1) as iso, ${i} as i`, ['transaction_isolation'])).rows[0],
+        mode,
+      );
+      expect(seen).toEqual({ iso: mode.isolation, i });
+    }
+    const id = nextId++;
+    await expect(
+      pool.transaction(
+        async (tx) => {
+          await tx.query('insert into items (id, v) values ($1, $2) returning id', [id, 1]);
+          throw new Error('roll back');
+        },
+        { isolation: 'repeatable read' },
+      ),
+    ).rejects.toThrow('roll back');
+    expect(await countRows([id])).toBe(0);
+  });
+
+  it('statements behind a BEGIN the server lost never run outside the transaction', async () => {
+    const pool = makePool({ allowedSettings: ['statement_timeout'] });
+    await transfer(pool);
+    await transfer(pool, { settings: { statement_timeout: '5000' } });
+    // Two statements sent at once: the second waits for BEGIN's answer, and is not sent when BEGIN failed.
+    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+    const together = [nextId++, nextId++];
+    const settled = await pool
+      .transaction(async (tx) => Promise.allSettled(together.map((id) => tx.query(INSERT, [id, 1]))))
+      .catch((e: unknown) => e);
+    expect(Array.isArray(settled) && settled.every((r) => r.status === 'rejected')).toBe(true);
+    expect(await countRows(together)).toBe(0);
+    // A caller that catches the first statement's failure and goes on: the next statement is refused unsent.
+    await transfer(pool);
+    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+    const after = nextId++;
+    const codes: unknown[] = [];
+    await pool
+      .transaction(async (tx) => {
+        await tx.query(INSERT, [nextId++, 1]).catch((e: { code?: string }) => codes.push(e.code));
+        await tx
+          .query('insert into items (id, v) values ($1, 1)', [after])
+          .catch((e: { code?: string }) => codes.push(e.code));
+      })
+      .catch(() => undefined);
+    expect(codes).toEqual(['26000', '26000']);
+    expect(await countRows([after])).toBe(0);
+    // With `settings`, BEGIN goes as a query of its own (never named): the statements behind stay inside it.
+    await transfer(pool, { settings: { statement_timeout: '5000' } });
+    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+    const withSettings = [nextId++, nextId++];
+    await expect(
+      pool.transaction(
+        async (tx) => {
+          await tx.query(`insert into items (id, v) values (${withSettings[0]}, 1)`);
+          await tx.query(INSERT, [withSettings[1], 1]);
+        },
+        { settings: { statement_timeout: '5000' } },
+      ),
+    ).rejects.toMatchObject({ code: '26000' });
+    expect(await countRows(withSettings)).toBe(0);
+    // Three unseen losses, each counted once however many statements it failed: prepare is turned off at the
+    // third (as behind a pooler that does not keep named statements), and the pool goes on unnamed.
+    expect(pool.stats().statements).toMatchObject({ enabled: false, recoveries: 3 });
+    const last = await transfer(pool);
+    expect(await countRows(last)).toBe(2);
   });
 });

@@ -24,6 +24,13 @@ export interface ClientInfo {
    * Sync of its own (the lease sets it again then).
    */
   beginCarried: boolean;
+  /**
+   * Set while a BEGIN carried as a named statement (`prepare: true`) is unanswered: the server may have lost
+   * that statement, and then a statement sent behind it in a Sync of its own would run outside any
+   * transaction. Statements sent meanwhile wait for it (see Lease#query); it resolves with BEGIN's error, if
+   * BEGIN failed.
+   */
+  beginHold: Promise<unknown> | undefined;
   /** Times the connection was lent to a scope (see `maxUses`). */
   uses: number;
   /** Its named statements, with `prepare: true`. */

@@ -112,6 +112,7 @@ export class ConnectionFactory {
       inflight: 0,
       beginUnanswered: false,
       beginCarried: false,
+      beginHold: undefined,
       uses: 0,
       statements: this.statements && new StatementCache(this.statements, client),
     });

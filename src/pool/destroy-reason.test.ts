@@ -11,6 +11,7 @@ function info(over: Partial<ClientInfo>): ClientInfo {
     inflight: 0,
     beginUnanswered: false,
     beginCarried: false,
+    beginHold: undefined,
     uses: 0,
     statements: undefined,
     ...over,

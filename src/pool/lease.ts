@@ -6,7 +6,7 @@ import type { ClientInfo } from './client-info.js';
 import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
 import { failAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
 import { type ChannelSource, traceQuery } from './pool-channels.js';
-import { rejectFromCaller, sendQuery, sendWithAhead } from './query-callback.js';
+import { afterBegin, rejectFromCaller, sendQuery, sendWithAhead } from './query-callback.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
 export type LeaseState = 'leased' | 'released' | 'broken';
@@ -188,6 +188,8 @@ export class Lease {
       const closed = Promise.reject(error);
       return onError === undefined ? closed : closed.catch(onError);
     }
+    const hold = this.info.beginHold;
+    if (hold !== undefined) return afterBegin(hold, () => this.query<R>(config, values), onError);
     const client = this.#client;
     this.#transactionEnded = false;
     // A statement in a Sync of its own behind one that carries an unanswered BEGIN would run outside the
@@ -257,7 +259,6 @@ export class Lease {
 
   /** The command tag (`'UPDATE'`) and row count of the query answered last: has the transaction written? */
   lastCommand: string | undefined;
-  /** See {@link lastCommand}. */
   lastRowCount = 0;
 
   /** The handlers of the promise path (traced queries, the statement cache), made when first needed. */

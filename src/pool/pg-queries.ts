@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { nameFree, writeParseFirst } from './pg-statements.js';
+import { nameFree } from './pg-statements.js';
 
 /**
  * pg's `Query`, subclassed where pg-scope sends a statement without pg's `Result`, or writes statements ahead
@@ -66,8 +66,11 @@ export function queryFirstValue(
 export interface StatementAhead {
   readonly text: string;
   readonly done: (err: Error | null, value: string | null) => void;
-  /** Called when it goes in the Sync of the statement behind it (not on its own). */
-  carried?(): void;
+  /**
+   * Called when it goes in the Sync of the statement behind it (not on its own); `named`: as a named statement
+   * of the connection, which the server may have lost (see {@link name}).
+   */
+  carried?(named?: boolean): void;
   /**
    * A named statement (`prepare: true`, see StatementCache): bound by this name instead of parsed unnamed, and
    * parsed first (behind a Close of the name, so a copy the server may still hold cannot fail the Parse) when
@@ -75,11 +78,13 @@ export interface StatementAhead {
    */
   readonly name?: string;
   readonly parse?: boolean;
+  /** False when it must not go as a named statement (see StatementCache#own). */
+  readonly mayName?: boolean;
 }
 
 /** What pg's Connection writes for an extended-protocol statement (the methods pg's own Query calls). */
 interface ProtocolWriter {
-  parse(config: { text: string; name?: string; types?: unknown }): void;
+  parse(config: { text: string; name?: string }): void;
   bind(config: object): void;
   execute(config: object): void;
   close(msg: { type: 'S' | 'P'; name: string }): void;
@@ -91,7 +96,6 @@ interface QueryHandlers {
   text?: unknown;
   values?: unknown;
   name?: unknown;
-  types?: unknown;
   submit(connection: ProtocolWriter): Error | null;
   handleDataRow(msg: DataRowMessage): void;
   handleCommandComplete(msg: unknown, connection: unknown): void;
@@ -124,14 +128,19 @@ class AheadQuery extends QueryBase {
   /** Set while pg writes the statement: a failure it reports then (a value it cannot serialise) is the statement's own. */
   #writing = false;
 
+  /** Names of statements to close first (the statement cache's evicted ones). */
+  readonly #closes: readonly string[] | undefined;
+
   constructor(
     ahead: readonly StatementAhead[],
     config: string | pg.QueryConfig,
     values: unknown[] | undefined,
     done: unknown,
+    closes: readonly string[] | undefined,
   ) {
     super(config, values, done);
     this.#ahead = ahead;
+    this.#closes = closes;
     // A statement without values would go in pg's simple protocol, whose Query message cannot share a Sync
     // (its own ReadyForQuery would answer it): pg's documented `queryMode: 'extended'` sends it as
     // Parse/Bind/Execute like one with values (canCarryAhead let only a single statement through).
@@ -161,9 +170,7 @@ class AheadQuery extends QueryBase {
     stream.cork?.();
     this.#writing = true;
     try {
-      // A named statement (the statement cache's) is parsed before those ahead of it: its ParseComplete is
-      // then the first of the flight, which is the one pg records as the statement's own.
-      if (typeof this.name === 'string') writeParseFirst(connection, this.name, this.text, this.types);
+      if (this.#closes !== undefined) for (const name of this.#closes) connection.close({ type: 'S', name });
       for (const statement of this.#ahead) {
         const name = statement.name;
         if (name === undefined) {
@@ -230,7 +237,7 @@ class AheadQuery extends QueryBase {
 
 /**
  * Sends `config` with `values` on `client` in pg's callback form (`done`, as {@link queryWithCallback}), with the
- * statements `ahead` of it in its Sync. The caller checked {@link canCarryAhead}.
+ * statements `ahead` of it in its Sync, behind a Close of each of `closes`. The caller checked `canCarryAhead`.
  */
 export function queryWithAhead(
   client: pg.Client,
@@ -238,8 +245,9 @@ export function queryWithAhead(
   config: string | pg.QueryConfig,
   values: unknown[] | undefined,
   done: (err: Error | null, result: never) => void,
+  closes?: readonly string[],
 ): void {
-  const query = new AheadQuery(ahead, config, values, done);
+  const query = new AheadQuery(ahead, config, values, done, closes);
   try {
     client.query(query as unknown as pg.Query);
   } catch (err) {

@@ -7,7 +7,6 @@ import {
   markStatementParsed,
   nameFree,
   queryClosingFirst,
-  writeParseFirst,
 } from './pg-statements.js';
 
 /**
@@ -52,32 +51,6 @@ describe('pg internals the statement cache relies on', () => {
     const query = new pg.Query({ name: 'known', text: 'select $1::int', values: [1] });
     (query.submit as unknown as (c: unknown) => unknown)(connection);
     expect(calls).toEqual(['cork', 'bind known', 'describe', 'execute', 'sync', 'uncork']);
-  });
-
-  it("writeParseFirst: the Parse written ahead is recorded in flight, so pg's Query writes only its Bind", () => {
-    const calls: string[] = [];
-    const connection = fakeConnection(calls);
-    writeParseFirst(connection, 'n', 'select $1::int', undefined);
-    expect(connection.submittedNamedStatements).toEqual({ n: 'select $1::int' });
-    calls.push('| the statements ahead |');
-    const query = new pg.Query({ name: 'n', text: 'select $1::int', values: [1] });
-    (query.submit as unknown as (c: unknown) => unknown)(connection);
-    expect(calls).toEqual([
-      'parse n',
-      '| the statements ahead |',
-      'cork',
-      'bind n',
-      'describe',
-      'execute',
-      'sync',
-      'uncork',
-    ]);
-    // Parsed or in flight already: nothing written.
-    calls.length = 0;
-    writeParseFirst(connection, 'n', 'select $1::int', undefined);
-    connection.parsedStatements.m = 'select 2';
-    writeParseFirst(connection, 'm', 'select 2', undefined);
-    expect(calls).toEqual([]);
   });
 
   it('nameFree: false only for a name pg holds for another text (pg would refuse the query)', () => {

@@ -45,20 +45,6 @@ export function nameFree(connection: unknown, name: string, text: string): boole
   return previous === undefined || previous === text;
 }
 
-/**
- * From a query's `submit`: writes the Parse of `name` now, ahead of other statements in the same Sync, unless
- * pg has it parsed or in flight, and records it as in flight as pg's own Query does, so pg's `submit` then
- * writes only its Bind. pg records a ParseComplete under the name of the query it runs, whichever statement it
- * answers: written first, this statement's is the first one of the flight. A failure before it leaves it
- * unrecorded (pg drops the in-flight name on the query's error).
- */
-export function writeParseFirst(connection: unknown, name: string, text: string, types: unknown): void {
-  if (recorded(connection, name) !== undefined) return;
-  const con = connection as SubmitRecords & { parse(config: object): void };
-  con.parse({ text, name, types });
-  if (con.submittedNamedStatements) con.submittedNamedStatements[name] = text;
-}
-
 function records(client: pg.Client): StatementRecords['connection'] {
   return (client as unknown as StatementRecords).connection;
 }

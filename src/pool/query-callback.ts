@@ -107,3 +107,17 @@ export function sendQuery<R extends pg.QueryResultRow>(
     pg.QueryResult<R>
   >;
 }
+
+/**
+ * A query sent while a named BEGIN is unanswered (see ClientInfo.beginHold): `send` runs once BEGIN answered,
+ * and not at all if BEGIN failed (the query would run outside the transaction): it then rejects with BEGIN's
+ * error, through `onError` when given.
+ */
+export function afterBegin<R>(
+  hold: Promise<unknown>,
+  send: () => Promise<R>,
+  onError: ((err: unknown) => Promise<R>) | undefined,
+): Promise<R> {
+  const sent = hold.then((err) => (err === undefined ? send() : Promise.reject(err)));
+  return onError === undefined ? sent : sent.catch(onError);
+}

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { isStaleStatementError, StatementCache } from './statement-cache.js';
+import { isStaleStatementError } from './stale-errors.js';
+import { StatementCache } from './statement-cache.js';
 import { StatementPolicy, statementName } from './statement-policy.js';
 
 /** What the fake client was asked to run: the config, and the Close messages sent with it. */

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { errorCode } from '../util/error-code.js';
 import { canCarryAhead } from './carry-ahead.js';
+import { OwnStatements } from './own-statements.js';
 import { queryWithAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
 import {
   forgetAllStatements,
@@ -9,25 +10,11 @@ import {
   markStatementParsed,
   queryClosingFirst,
 } from './pg-statements.js';
+import { isVanishedAhead, markStale } from './stale-errors.js';
 import { type StatementPolicy, statementName } from './statement-policy.js';
 
 /** Statements that drop every prepared statement of the session: the cache is emptied after them. */
 const DROPS_ALL = /^\s*(?:discard\s+all|deallocate\s+(?:prepare\s+)?all)\s*;?\s*$/i;
-
-/** Errors of a cached statement inside a transaction, which `isRetryable` accepts. */
-const staleErrors = new WeakSet<object>();
-
-/** Errors that the pool's own statement (see StatementCache#own) ahead of a query failed with: not the query's. */
-const vanishedAhead = new WeakSet<object>();
-
-/**
- * True for the error of a cached named statement that failed inside a transaction because the server lost it
- * (`26000`), its plan no longer fits (`0A000`) or a pooler's server connection already had it (`42P05`): the
- * transaction is aborted, and running it again prepares the statement afresh.
- */
-export function isStaleStatementError(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && staleErrors.has(err);
-}
 
 /**
  * One connection's named statements (`prepare: true`): a query with values is sent under the name of its text
@@ -43,16 +30,15 @@ export class StatementCache {
   readonly #names = new Map<string, string>();
   /** Names to close on the server with the next named statement. */
   #closes: string[] = [];
-  /**
-   * The pool's own statements (BEGIN, the transaction id) this connection has prepared, by name. They are
-   * outside the cache's bound and never evicted: a few texts (one BEGIN per transaction mode), used by every
-   * transaction.
-   */
-  readonly #ownParsed = new Set<string>();
+  /** BEGIN and the transaction-id statement, named on this connection. */
+  readonly #own: OwnStatements;
+  /** Goes up when the session lost its statements: a statement sent before cannot count as another loss. */
+  #generation = 0;
 
   constructor(policy: StatementPolicy, client: pg.Client) {
     this.#policy = policy;
     this.#client = client;
+    this.#own = new OwnStatements(policy, () => this.#lostAll());
   }
 
   /** Statements this connection has prepared now. */
@@ -63,7 +49,11 @@ export class StatementCache {
   /**
    * Runs a query as `client.query(config, values)` would, named when it can be. `outside`: no transaction is
    * open (nor could one open before it runs), so a failed cached statement is re-run once, unnamed and
-   * transparently; inside one its error is rejected and {@link isStaleStatementError} accepts it.
+   * transparently; inside one its error is rejected and `isStaleStatementError` accepts it.
+   *
+   * The statements `ahead` (BEGIN, the transaction id: see `Lease.sendAhead`) go in the query's Sync when it
+   * can carry them (behind the Close messages owed), as named statements of the connection while the pool
+   * names statements (see {@link OwnStatements}); else each on its own just before it.
    */
   query<R extends pg.QueryResultRow>(
     config: string | pg.QueryConfig,
@@ -72,11 +62,7 @@ export class StatementCache {
     ahead?: readonly StatementAhead[],
   ): Promise<pg.QueryResult<R>> {
     const client = this.#client;
-    // The statements ahead (BEGIN, the transaction id) go in the query's Sync when it can carry them, as named
-    // statements of their own while the pool names statements; else each on its own just before it.
-    const carry = ahead !== undefined && this.#closes.length === 0 && canCarryAhead(config, values);
-    if (ahead !== undefined && !carry) sendAheadAlone(client, ahead);
-    const carried = carry ? (this.#policy.enabled ? this.#own(ahead) : ahead) : undefined;
+    const canCarry = ahead !== undefined && canCarryAhead(config, values);
     const object = typeof config === 'string' ? undefined : config;
     const text = object === undefined ? (config as string) : object.text;
     const vals = values ?? object?.values;
@@ -89,12 +75,17 @@ export class StatementCache {
         (object.name !== undefined || (object as { rows?: unknown }).rows !== undefined))
     ) {
       if (!this.#policy.enabled && this.#names.size > 0) this.#dropAll();
-      const sent =
-        carried !== undefined
-          ? sendCarrying<R>(client, carried, config, values)
-          : ((values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
-              pg.QueryResult<R>
-            >);
+      let sent: Promise<pg.QueryResult<R>>;
+      const own = canCarry ? this.#carried(ahead) : undefined;
+      if (own !== undefined) {
+        // An unnamed statement: pg records no ParseComplete for it, whichever statement it answers.
+        sent = sendCarrying<R>(client, own.statements, config, values, this.#takeCloses());
+      } else {
+        sendAheadAlone(client, ahead);
+        sent = (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
+          pg.QueryResult<R>
+        >;
+      }
       if (vals === undefined && typeof text === 'string' && DROPS_ALL.test(text)) {
         return sent.then((result) => {
           this.forgetAll();
@@ -123,16 +114,58 @@ export class StatementCache {
     const named: pg.QueryConfig =
       object === undefined ? { text, values: vals, name } : { ...object, values: vals, name };
     const stmtName = name;
-    const sent =
-      carried !== undefined ? sendCarrying<R>(client, carried, named, undefined) : this.#send<R>(named);
-    return sent.catch((err: unknown) => this.#failed<R>(err, text, stmtName, hit, object, vals, outside));
+    const generation = this.#generation;
+    const own = canCarry ? this.#carried(ahead) : undefined;
+    let sent: Promise<pg.QueryResult<R>>;
+    if (own !== undefined) {
+      sent = sendCarrying<R>(client, own.statements, named, undefined, this.#takeCloses());
+    } else {
+      sendAheadAlone(client, ahead);
+      sent = this.#send<R>(named);
+    }
+    // pg records the first ParseComplete of the flight as this statement's: when one of the statements ahead
+    // was parsed too, a failure of this one leaves unknown whether the server has it.
+    const unsure = !hit && own?.parsing === true;
+    return sent.catch((err: unknown) =>
+      this.#failed<R>(err, text, stmtName, hit, object, vals, outside, generation, unsure),
+    );
+  }
+
+  /** The Close messages owed, to write in this flight. */
+  #takeCloses(): readonly string[] | undefined {
+    if (this.#closes.length === 0) return undefined;
+    const closes = this.#closes;
+    this.#closes = [];
+    return closes;
+  }
+
+  /** `ahead` as the flight's statements ahead: named while the pool names statements, else as they are. */
+  #carried(
+    ahead: readonly StatementAhead[] | undefined,
+  ): { statements: readonly StatementAhead[]; parsing: boolean } | undefined {
+    if (ahead === undefined) return undefined;
+    if (!this.#policy.enabled) return { statements: ahead, parsing: false };
+    return this.#own.name(ahead);
+  }
+
+  /**
+   * The server lost one of the pool's own statements, so the session lost the others too: every statement
+   * the cache knows is forgotten and closed with the next named statement (a Close of a statement the server
+   * does not have is no error; one still in flight behind the failure may have been prepared after all).
+   */
+  #lostAll(): void {
+    this.#generation++;
+    for (const name of this.#names.values()) this.#closes.push(name);
+    this.#dropAll();
+    this.#own.clear();
+    forgetAllStatements(this.#client);
   }
 
   /** The server dropped every prepared statement (`DISCARD ALL`, `DEALLOCATE ALL`): forget them all. */
   forgetAll(): void {
     this.#dropAll();
     this.#closes = [];
-    this.#ownParsed.clear();
+    this.#own.clear();
     forgetAllStatements(this.#client);
   }
 
@@ -140,43 +173,7 @@ export class StatementCache {
   closed(): void {
     this.#dropAll();
     this.#closes = [];
-    this.#ownParsed.clear();
-  }
-
-  /**
-   * The pool's own statements `ahead` of a query, named (`statementName` of the text, as any cached statement):
-   * only bound when this connection has them, else closed, parsed and bound in the same flight. One the server
-   * lost (`26000`) fails the flight as a cached statement does inside a transaction: retryable, and counted
-   * towards turning `prepare` off. Used by every transaction, it is lost only with the session's other
-   * statements (an unseen `DEALLOCATE ALL`, or a pooler's other server connection): the cache forgets them all
-   * at once, so the retry prepares afresh instead of failing again on each.
-   */
-  #own(ahead: readonly StatementAhead[]): StatementAhead[] {
-    const own = this.#ownParsed;
-    const policy = this.#policy;
-    return ahead.map((statement): StatementAhead => {
-      const name = policy.ownName(statement.text);
-      const parse = !own.has(name);
-      return {
-        text: statement.text,
-        name,
-        parse,
-        carried: () => statement.carried?.(),
-        done: (err, value) => {
-          if (err === null) {
-            own.add(name);
-          } else if (!parse && errorCode(err) === '26000' && !vanishedAhead.has(err)) {
-            // The first statement of the flight the server did not have: this one (those behind it were skipped).
-            vanishedAhead.add(err);
-            staleErrors.add(err);
-            this.forgetAll();
-            policy.noteVanished('26000');
-            policy.recoveries++;
-          }
-          statement.done(err, value);
-        },
-      };
-    });
+    this.#own.clear();
   }
 
   #dropAll(): void {
@@ -230,21 +227,17 @@ export class StatementCache {
     object: pg.QueryConfig | undefined,
     values: unknown[],
     outside: boolean,
+    generation: number,
+    unsure: boolean,
   ): Promise<pg.QueryResult<R>> {
-    // One of the pool's own statements ahead of it failed it (counted, and the cache emptied): the query was
-    // skipped. Its own Parse, written first, had succeeded: the server has it.
-    if (typeof err === 'object' && err !== null && vanishedAhead.has(err)) {
-      if (!hit && !this.#names.has(text)) {
-        this.#names.set(text, name);
-        this.#policy.prepared++;
-        markStatementParsed(this.#client, name, text);
-      }
-      return Promise.reject(err);
-    }
+    // One of the pool's own statements ahead of it failed the flight (counted, and the cache emptied): this
+    // one was skipped.
+    if (isVanishedAhead(err)) return Promise.reject(err);
     const code = errorCode(err);
     if (hit && code === '26000') {
       this.#drop(text, name, false);
-      this.#policy.noteVanished(code);
+      // Sent before the session's loss was seen: that loss was counted once.
+      if (generation === this.#generation) this.#policy.noteVanished(code);
     } else if (hit && code === '0A000') {
       this.#drop(text, name, true);
     } else if (!hit && code === '42P05') {
@@ -252,13 +245,15 @@ export class StatementCache {
       markStatementParsed(this.#client, name, text);
       this.#policy.noteVanished(code);
     } else {
+      // Whether the server has it is unknown: dropped, and closed with the next named statement.
+      if (unsure) this.#drop(text, name, true);
       // Not prepared after all (its Parse failed or was skipped): the server does not have it.
-      if (!hit && !isStatementParsed(this.#client, name)) this.#drop(text, name, false);
+      else if (!hit && !isStatementParsed(this.#client, name)) this.#drop(text, name, false);
       return Promise.reject(err);
     }
     this.#policy.recoveries++;
     if (!outside) {
-      if (typeof err === 'object' && err !== null) staleErrors.add(err);
+      markStale(err);
       return Promise.reject(err);
     }
     const unnamed: pg.QueryConfig = object === undefined ? { text, values } : { ...object, values };
@@ -267,17 +262,22 @@ export class StatementCache {
   }
 }
 
-/** Sends `config` with the statements `ahead` in its Sync, as `client.query(config, values)` answers. */
+/**
+ * Sends `config` with the statements `ahead` in its Sync, behind the Close messages owed, as
+ * `client.query(config, values)` answers.
+ */
 function sendCarrying<R extends pg.QueryResultRow>(
   client: pg.Client,
   ahead: readonly StatementAhead[],
   config: string | pg.QueryConfig,
   values: unknown[] | undefined,
+  closes: readonly string[] | undefined,
 ): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
-    queryWithAhead(client, ahead, config, values, (err, result: pg.QueryResult<R>) => {
+    const done = (err: Error | null, result: pg.QueryResult<R>): void => {
       if (err) reject(err);
       else resolve(result);
-    });
+    };
+    queryWithAhead(client, ahead, config, values, done, closes);
   });
 }

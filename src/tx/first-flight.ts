@@ -69,6 +69,9 @@ export class FirstFlight implements StatementAhead {
       lease.rawSent();
       this.#rawLease = lease;
       this.text = settings.begin;
+      // The `settings` statement carries BEGIN and the first statement follows in a Sync of its own: as a
+      // named statement the server may have lost, BEGIN would make that one wait for its answer.
+      this.mayName = !settings.settingsSql;
       lease.sendAhead(this);
     } else {
       lease.query(settings.begin).then(() => this.#settled(null), this.#settled);
@@ -80,6 +83,8 @@ export class FirstFlight implements StatementAhead {
 
   /** StatementAhead: the BEGIN sent ahead of the first statement. */
   text = '';
+  /** StatementAhead: whether BEGIN may go as a named statement of the connection (`prepare: true`). */
+  mayName = true;
   /** StatementAhead: BEGIN's answer. */
   readonly done = (err: Error | null): void => this.#settled(err);
 
@@ -88,12 +93,21 @@ export class FirstFlight implements StatementAhead {
    * it) then makes the server skip that statement, so a cancel is as safe as once BEGIN has answered, until
    * another statement goes behind them in a Sync of its own (see ClientInfo.beginCarried).
    */
-  carried(): void {
+  carried(named?: boolean): void {
     const info = this.#info;
     if (info === undefined) return;
     info.beginUnanswered = false;
     info.beginCarried = true;
+    // Named, BEGIN may be one the server lost (see ClientInfo.beginHold): what follows waits for its answer.
+    if (named) {
+      info.beginHold = new Promise((resolve) => {
+        this.#release = resolve;
+      });
+    }
   }
+
+  /** Lets the statements held behind a named BEGIN go (or fail, with BEGIN's error). */
+  #release: ((err: unknown) => void) | undefined;
 
   /** Where the last {@link begin} sent BEGIN, and who records its failure. */
   #info: ClientInfo | undefined;
@@ -113,6 +127,12 @@ export class FirstFlight implements StatementAhead {
     if (info) {
       info.beginUnanswered = false;
       info.beginCarried = false;
+    }
+    const release = this.#release;
+    if (release) {
+      this.#release = undefined;
+      if (info) info.beginHold = undefined;
+      release(err ?? undefined);
     }
     if (err === null || err === undefined) {
       this.#answered = true;

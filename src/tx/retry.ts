@@ -1,6 +1,6 @@
 import { CommitUnknownError, TransactionRolledBackError } from '../errors.js';
 import { isConnectionLoss } from '../pool/connect-errors.js';
-import { isStaleStatementError } from '../pool/statement-cache.js';
+import { isStaleStatementError } from '../pool/stale-errors.js';
 import { errorCode } from '../util/error-code.js';
 import { MAX_TIMER_MILLIS } from '../util/timers.js';
 import type { RetryOptions } from './tx-options.js';

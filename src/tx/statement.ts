@@ -14,8 +14,18 @@ export function sendStatement<R extends pg.QueryResultRow>(
   text: string | pg.QueryConfig,
   values: unknown[] | undefined,
 ): Promise<pg.QueryResult<R>> {
-  const first = tx.flight.enter();
   const root = tx.root();
+  // BEGIN (or the `settings` statement) failed: the server may be outside any transaction, where this
+  // statement would commit on its own. It is not sent.
+  const beginError = root.flight.beginError;
+  if (beginError !== undefined) {
+    try {
+      tx.statementFailed(beginError);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+  const first = tx.flight.enter();
   const begun = root.flight.begun;
   root.ensureBegun(true);
   // After the transaction's first write, its id rides in front of the next statement (see xid-capture.ts).
