@@ -235,15 +235,17 @@ describe("prepare: true: the pool's own statements ride in the cached statements
     await transfer(pool, { settings: { statement_timeout: '5000' } });
     await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
     const withSettings = [nextId++, nextId++];
-    await expect(
-      pool.transaction(
+    const failed = await pool
+      .transaction(
         async (tx) => {
           await tx.query(`insert into items (id, v) values (${withSettings[0]}, 1)`);
           await tx.query(INSERT, [withSettings[1], 1]);
         },
         { settings: { statement_timeout: '5000' } },
-      ),
-    ).rejects.toMatchObject({ code: '26000' });
+      )
+      .catch((e: { code?: string }) => e.code);
+    // The `settings` statement's own 26000, or the first statement's 25P02 behind it, whichever settles first.
+    expect(['26000', '25P02']).toContain(failed);
     expect(await countRows(withSettings)).toBe(0);
     // Three unseen losses, each counted once however many statements it failed: prepare is turned off at the
     // third (as behind a pooler that does not keep named statements), and the pool goes on unnamed.
