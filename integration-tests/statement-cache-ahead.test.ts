@@ -211,10 +211,15 @@ describe("prepare: true: the pool's own statements ride in the cached statements
     // Two statements sent at once: the second waits for BEGIN's answer, and is not sent when BEGIN failed.
     await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
     const together = [nextId++, nextId++];
+    let statuses: string[] = [];
     const settled = await pool
-      .transaction(async (tx) => Promise.allSettled(together.map((id) => tx.query(INSERT, [id, 1]))))
+      .transaction(async (tx) => {
+        const all = await Promise.allSettled(together.map((id) => tx.query(INSERT, [id, 1])));
+        statuses = all.map((r) => r.status);
+      })
       .catch((e: unknown) => e);
-    expect(Array.isArray(settled) && settled.every((r) => r.status === 'rejected')).toBe(true);
+    expect(statuses).toEqual(['rejected', 'rejected']);
+    expect(settled).toMatchObject({ code: 'TX_ROLLED_BACK' });
     expect(await countRows(together)).toBe(0);
     // A caller that catches the first statement's failure and goes on: the next statement is refused unsent.
     await transfer(pool);
@@ -244,13 +249,63 @@ describe("prepare: true: the pool's own statements ride in the cached statements
         { settings: { statement_timeout: '5000' } },
       )
       .catch((e: { code?: string }) => e.code);
-    // The `settings` statement's own 26000, or the first statement's 25P02 behind it, whichever settles first.
-    expect(['26000', '25P02']).toContain(failed);
+    // The `settings` statement's own error, not the first statement's 25P02 behind it.
+    expect(failed).toBe('26000');
     expect(await countRows(withSettings)).toBe(0);
     // Three unseen losses, each counted once however many statements it failed: prepare is turned off at the
     // third (as behind a pooler that does not keep named statements), and the pool goes on unnamed.
     expect(pool.stats().statements).toMatchObject({ enabled: false, recoveries: 3 });
     const last = await transfer(pool);
     expect(await countRows(last)).toBe(2);
+  });
+
+  it('a caller that catches a lost BEGIN and returns: rolled back, never reported committed', async () => {
+    const pool = makePool();
+    await transfer(pool);
+    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+    const ids = [nextId++, nextId++];
+    const err = await pool
+      .transaction(async (tx) => {
+        await tx.query(INSERT, [ids[0], 1]).catch(() => undefined);
+        await tx.query(INSERT, [ids[1], 1]).catch(() => undefined);
+      })
+      .catch((e: unknown) => e);
+    // The server was outside any transaction: a COMMIT there would have answered COMMIT.
+    expect(err).toMatchObject({ code: 'TX_ROLLED_BACK', cause: { code: '26000' } });
+    expect(isRetryable(err)).toBe(true);
+    expect(await countRows(ids)).toBe(0);
+    expect(pool.stats()).toMatchObject({ commits: 1, rollbacks: 1 });
+  });
+
+  it('a transaction in an acquire scope after a write: a lost BEGIN leaves the scope and its connection usable', async () => {
+    const pool = makePool();
+    await transfer(pool);
+    const rows = await pool.acquire(async (conn) => {
+      await conn.query(INSERT, [nextId++, 1]);
+      await conn.client.query('DEALLOCATE ALL');
+      const together = [nextId++, nextId++];
+      await expect(
+        conn.transaction((tx) => Promise.all(together.map((id) => tx.query(INSERT, [id, 1])))),
+      ).rejects.toMatchObject({ code: '26000' });
+      expect(await countRows(together)).toBe(0);
+      return (await conn.query('select 1 as one')).rows;
+    });
+    expect(rows).toEqual([{ one: 1 }]);
+    expect(pool.stats()).toMatchObject({ destroyed: 0 });
+  });
+
+  it("a failed settings statement is the transaction's error, also behind a first statement without values", async () => {
+    const pool = makePool({ allowedSettings: ['statement_timeout'] });
+    for (const first of ['select 1', INSERT]) {
+      const code = await pool
+        .transaction(
+          async (tx) => {
+            await (first === INSERT ? tx.query(INSERT, [nextId++, 1]) : tx.query(first));
+          },
+          { settings: { statement_timeout: 'abc' } },
+        )
+        .catch((e: { code?: string }) => e.code);
+      expect(code).toBe('22023');
+    }
   });
 });

@@ -130,10 +130,9 @@ export class Lease {
   }
 
   /**
-   * A statement sent on the raw client in pg's callback form, with no promise (a pipelined BEGIN, the
-   * transaction-id statement), counts as in flight until {@link rawAnswered} is called for it, once. Counted,
-   * the lease stays busy and pipelined even when the statement sent behind it fails at once (pg settles a
-   * statement whose parameters cannot be serialised synchronously), so no answer goes to the wrong query.
+   * A statement sent on the raw client with no promise (a pipelined BEGIN, the transaction-id statement) is in
+   * flight until {@link rawAnswered}, once: the lease stays busy and pipelined even when the statement behind it
+   * fails at once (parameters pg cannot serialise), so no answer goes to the wrong query.
    */
   rawSent(): void {
     this.info.inflight++;
@@ -148,13 +147,17 @@ export class Lease {
   #ahead: StatementAhead[] | undefined;
 
   /**
-   * Sends `statement` (no parameters; counted in flight by the caller, see {@link rawSent}) ahead of the one
-   * the caller sends next on this lease, in this tick: in its Sync when it can carry it (`canCarryAhead`: the
-   * server then answers both in one flush), else on its own just before it.
+   * Sends `statement` (no parameters; counted in flight by the caller, see {@link rawSent}) ahead of the one sent
+   * next on this lease, in this tick: in its Sync when it can carry it (`canCarryAhead`), else just before it.
    */
   sendAhead(statement: StatementAhead): void {
     if (this.#ahead === undefined) this.#ahead = [statement];
     else this.#ahead.push(statement);
+  }
+
+  /** The statement the ones waiting ahead were to go with is not sent: they fail with `err`. */
+  failAhead(err: Error): void {
+    failAhead(this.#takeAhead(), err);
   }
 
   #takeAhead(): StatementAhead[] | undefined {
@@ -189,7 +192,7 @@ export class Lease {
       return onError === undefined ? closed : closed.catch(onError);
     }
     const hold = this.info.beginHold;
-    if (hold !== undefined) return afterBegin(hold, () => this.query<R>(config, values), onError);
+    if (hold !== undefined) return afterBegin(this, hold, config, values, onError);
     const client = this.#client;
     this.#transactionEnded = false;
     // A statement in a Sync of its own behind one that carries an unanswered BEGIN would run outside the
@@ -278,10 +281,7 @@ export class Lease {
     this.#owner.noteQueryError(this.#client, err);
   }
 
-  /**
-   * Ends the lease: the pool resets and keeps the connection, or destroys it (`destroyReason`). Idempotent:
-   * later calls return the first call's promise.
-   */
+  /** Ends the lease (the pool resets and keeps the connection, or destroys it): later calls get the same promise. */
   end(destroyReason?: DestroyReason): Promise<void> {
     if (this.#ending) return this.#ending;
     if (this.#state === 'leased') this.#state = 'released';

@@ -82,6 +82,12 @@ export interface StatementAhead {
   readonly mayName?: boolean;
 }
 
+/** Close messages a query writes ahead of everything else; `written` once they were. */
+export interface OwedCloses {
+  readonly names: readonly string[];
+  written: boolean;
+}
+
 /** What pg's Connection writes for an extended-protocol statement (the methods pg's own Query calls). */
 interface ProtocolWriter {
   parse(config: { text: string; name?: string }): void;
@@ -128,15 +134,15 @@ class AheadQuery extends QueryBase {
   /** Set while pg writes the statement: a failure it reports then (a value it cannot serialise) is the statement's own. */
   #writing = false;
 
-  /** Names of statements to close first (the statement cache's evicted ones). */
-  readonly #closes: readonly string[] | undefined;
+  /** Statements to close first (the statement cache's evicted ones). */
+  readonly #closes: OwedCloses | undefined;
 
   constructor(
     ahead: readonly StatementAhead[],
     config: string | pg.QueryConfig,
     values: unknown[] | undefined,
     done: unknown,
-    closes: readonly string[] | undefined,
+    closes: OwedCloses | undefined,
   ) {
     super(config, values, done);
     this.#ahead = ahead;
@@ -170,7 +176,11 @@ class AheadQuery extends QueryBase {
     stream.cork?.();
     this.#writing = true;
     try {
-      if (this.#closes !== undefined) for (const name of this.#closes) connection.close({ type: 'S', name });
+      const closes = this.#closes;
+      if (closes !== undefined) {
+        for (const name of closes.names) connection.close({ type: 'S', name });
+        closes.written = true;
+      }
       for (const statement of this.#ahead) {
         const name = statement.name;
         if (name === undefined) {
@@ -245,7 +255,7 @@ export function queryWithAhead(
   config: string | pg.QueryConfig,
   values: unknown[] | undefined,
   done: (err: Error | null, result: never) => void,
-  closes?: readonly string[],
+  closes?: OwedCloses,
 ): void {
   const query = new AheadQuery(ahead, config, values, done, closes);
   try {

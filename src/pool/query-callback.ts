@@ -108,16 +108,31 @@ export function sendQuery<R extends pg.QueryResultRow>(
   >;
 }
 
+/** What {@link afterBegin} needs of the lease. */
+interface HeldOn {
+  query<R extends pg.QueryResultRow>(
+    config: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
+  failAhead(err: Error): void;
+}
+
 /**
- * A query sent while a named BEGIN is unanswered (see ClientInfo.beginHold): `send` runs once BEGIN answered,
- * and not at all if BEGIN failed (the query would run outside the transaction): it then rejects with BEGIN's
- * error, through `onError` when given.
+ * A query sent on `lease` while a named BEGIN is unanswered (see ClientInfo.beginHold): sent once BEGIN
+ * answered, and not at all if BEGIN failed (it would run outside the transaction): it then rejects with
+ * BEGIN's error, through `onError` when given, and so do the statements waiting to go ahead of it.
  */
-export function afterBegin<R>(
+export function afterBegin<R extends pg.QueryResultRow>(
+  lease: HeldOn,
   hold: Promise<unknown>,
-  send: () => Promise<R>,
-  onError: ((err: unknown) => Promise<R>) | undefined,
-): Promise<R> {
-  const sent = hold.then((err) => (err === undefined ? send() : Promise.reject(err)));
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
+  onError: ((err: unknown) => Promise<pg.QueryResult<R>>) | undefined,
+): Promise<pg.QueryResult<R>> {
+  const sent = hold.then((err) => {
+    if (err === undefined) return lease.query<R>(config, values);
+    lease.failAhead(err as Error);
+    return Promise.reject(err);
+  });
   return onError === undefined ? sent : sent.catch(onError);
 }

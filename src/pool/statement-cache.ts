@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { errorCode } from '../util/error-code.js';
 import { canCarryAhead } from './carry-ahead.js';
 import { OwnStatements } from './own-statements.js';
-import { queryWithAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
+import { type OwedCloses, queryWithAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
 import {
   forgetAllStatements,
   forgetStatement,
@@ -79,7 +79,7 @@ export class StatementCache {
       const own = canCarry ? this.#carried(ahead) : undefined;
       if (own !== undefined) {
         // An unnamed statement: pg records no ParseComplete for it, whichever statement it answers.
-        sent = sendCarrying<R>(client, own.statements, config, values, this.#takeCloses());
+        sent = this.#sendCarrying<R>(own.statements, config, values);
       } else {
         sendAheadAlone(client, ahead);
         sent = (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
@@ -118,7 +118,7 @@ export class StatementCache {
     const own = canCarry ? this.#carried(ahead) : undefined;
     let sent: Promise<pg.QueryResult<R>>;
     if (own !== undefined) {
-      sent = sendCarrying<R>(client, own.statements, named, undefined, this.#takeCloses());
+      sent = this.#sendCarrying<R>(own.statements, named, undefined);
     } else {
       sendAheadAlone(client, ahead);
       sent = this.#send<R>(named);
@@ -131,12 +131,32 @@ export class StatementCache {
     );
   }
 
-  /** The Close messages owed, to write in this flight. */
-  #takeCloses(): readonly string[] | undefined {
+  /** The Close messages owed, to write in this flight (owed again if they were not written). */
+  #takeCloses(): OwedCloses | undefined {
     if (this.#closes.length === 0) return undefined;
-    const closes = this.#closes;
+    const closes = { names: this.#closes, written: false };
     this.#closes = [];
     return closes;
+  }
+
+  /** Sends `config` with the statements `ahead` in its Sync, behind the Close messages owed. */
+  #sendCarrying<R extends pg.QueryResultRow>(
+    ahead: readonly StatementAhead[],
+    config: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+  ): Promise<pg.QueryResult<R>> {
+    const closes = this.#takeCloses();
+    return new Promise((resolve, reject) => {
+      const done = (err: Error | null, result: pg.QueryResult<R>): void => {
+        if (!err) {
+          resolve(result);
+          return;
+        }
+        if (closes !== undefined && !closes.written) this.#closes.push(...closes.names);
+        reject(err);
+      };
+      queryWithAhead(this.#client, ahead, config, values, done, closes);
+    });
   }
 
   /** `ahead` as the flight's statements ahead: named while the pool names statements, else as they are. */
@@ -260,24 +280,4 @@ export class StatementCache {
     delete unnamed.name;
     return this.#send<R>(unnamed);
   }
-}
-
-/**
- * Sends `config` with the statements `ahead` in its Sync, behind the Close messages owed, as
- * `client.query(config, values)` answers.
- */
-function sendCarrying<R extends pg.QueryResultRow>(
-  client: pg.Client,
-  ahead: readonly StatementAhead[],
-  config: string | pg.QueryConfig,
-  values: unknown[] | undefined,
-  closes: readonly string[] | undefined,
-): Promise<pg.QueryResult<R>> {
-  return new Promise((resolve, reject) => {
-    const done = (err: Error | null, result: pg.QueryResult<R>): void => {
-      if (err) reject(err);
-      else resolve(result);
-    };
-    queryWithAhead(client, ahead, config, values, done, closes);
-  });
 }

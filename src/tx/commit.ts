@@ -34,6 +34,16 @@ export async function commit(tx: TxRecord): Promise<void> {
     await rollback(tx, 'joined scope failed', cause);
     throw new TransactionRolledBackError(cause, true);
   }
+  // A named BEGIN not answered yet (see ClientInfo.beginHold): COMMIT, and the id statement with it, wait.
+  const hold = lease.info.beginHold;
+  if (hold !== undefined) await hold;
+  const beginError = tx.flight.beginError;
+  if (beginError !== undefined && lease.info.brokenBy === undefined) {
+    // BEGIN (or the `settings` statement) failed: nothing of the transaction can commit, and the server may
+    // be outside any transaction, where a COMMIT would answer as if it had.
+    await rollback(tx, 'error', beginError);
+    throw new TransactionRolledBackError(beginError);
+  }
   if (lease.rawClient.getTransactionStatus() === 'E' && lease.info.inflight === 0) {
     await rollback(tx, 'error');
     throw new TransactionRolledBackError(tx.firstError);

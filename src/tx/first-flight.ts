@@ -54,6 +54,8 @@ export class FirstFlight implements StatementAhead {
     if (this.#begun) return false;
     this.#begun = true;
     lease.beforeClientAccess = undefined;
+    // What the scope wrote before this transaction is not the transaction's first write (see wroteLast).
+    lease.lastCommand = undefined;
     const info = lease.info;
     if (pipeline) {
       lease.startPipeline();
@@ -76,10 +78,19 @@ export class FirstFlight implements StatementAhead {
     } else {
       lease.query(settings.begin).then(() => this.#settled(null), this.#settled);
     }
-    if (settings.settingsSql)
-      lease.query(settings.settingsSql, settings.settingParams as string[]).catch(this.#settled);
+    if (settings.settingsSql) {
+      this.settingsSettled = lease
+        .query(settings.settingsSql, settings.settingParams as string[])
+        .then(noop, this.#settled);
+    }
     return true;
   }
+
+  /**
+   * Settles once the `settings` statement's answer was taken in (its failure recorded), when one was sent: a
+   * statement behind it that failed only because it failed waits for it (see TxRecord.statementFailed).
+   */
+  settingsSettled: Promise<void> | undefined;
 
   /** StatementAhead: the BEGIN sent ahead of the first statement. */
   text = '';
@@ -166,5 +177,10 @@ export class FirstFlight implements StatementAhead {
   restart(): void {
     this.#begun = false;
     this.#beginError = undefined;
+    this.settingsSettled = undefined;
   }
+}
+
+function noop(): void {
+  // The `settings` statement's rows are not needed.
 }

@@ -152,11 +152,24 @@ export class TxRecord<H extends object = object> implements ClientAccessHook {
     }
   }
 
-  /** A statement failed with `err`: records it and throws what the statement rejects with (made once per record). */
-  readonly statementFailed = (err: unknown): never => {
+  /**
+   * A statement failed with `err`: records it and throws what the statement rejects with (made once per
+   * record). A `25P02` while the `settings` statement's answer is still being taken in (it failed, and pg
+   * settles the statement behind it in fewer steps) waits for it, so BEGIN's error is known by then.
+   */
+  readonly statementFailed = (err: unknown): Promise<never> => {
+    const flight = this.root().flight;
+    const settings = flight.settingsSettled;
+    if (settings !== undefined && flight.beginError === undefined && errorCode(err) === '25P02') {
+      return settings.then(() => this.#failWith(err));
+    }
+    return this.#failWith(err);
+  };
+
+  #failWith(err: unknown): never {
     this.recordError(err);
     throw this.statementError(err);
-  };
+  }
 
   /**
    * What a failed statement rejects with: pg's own error, except that a statement refused only because BEGIN
