@@ -308,4 +308,35 @@ describe("prepare: true: the pool's own statements ride in the cached statements
       expect(code).toBe('22023');
     }
   });
+
+  it("a cached statement's error shows where the caller sent it (as pg's promise form does)", async () => {
+    const pool = makePool();
+    async function outsideCaller() {
+      await pool.query('select $1::int / 0 as z', [1]);
+    }
+    async function carrierCaller() {
+      await pool.transaction(async (tx) => {
+        await tx.query('select $1::int / 0 as z', [2]);
+      });
+    }
+    async function laterCaller() {
+      await pool.transaction(async (tx) => {
+        await tx.query('select $1::int as a', [1]);
+        await tx.query('select $1::int / 0 as z', [3]);
+      });
+    }
+    // Twice each: the first run prepares, the second only binds.
+    for (const caller of [
+      outsideCaller,
+      outsideCaller,
+      carrierCaller,
+      carrierCaller,
+      laterCaller,
+      laterCaller,
+    ]) {
+      const err = (await caller().catch((e: unknown) => e)) as Error;
+      expect(err).toMatchObject({ code: '22012' });
+      expect(err.stack).toContain(caller.name);
+    }
+  });
 });

@@ -143,10 +143,13 @@ class AheadQuery extends QueryBase {
     values: unknown[] | undefined,
     done: unknown,
     closes: OwedCloses | undefined,
+    name: string | undefined,
   ) {
     super(config, values, done);
     this.#ahead = ahead;
     this.#closes = closes;
+    // Named after it was made from a string: pg copies an object config property by property.
+    if (name !== undefined) this.name = name;
     // A statement without values would go in pg's simple protocol, whose Query message cannot share a Sync
     // (its own ReadyForQuery would answer it): pg's documented `queryMode: 'extended'` sends it as
     // Parse/Bind/Execute like one with values (canCarryAhead let only a single statement through).
@@ -247,7 +250,8 @@ class AheadQuery extends QueryBase {
 
 /**
  * Sends `config` with `values` on `client` in pg's callback form (`done`, as {@link queryWithCallback}), with the
- * statements `ahead` of it in its Sync, behind a Close of each of `closes`. The caller checked `canCarryAhead`.
+ * statements `ahead` of it in its Sync, behind a Close of each of `closes`, under `name` when given (the statement
+ * cache's). The caller checked `canCarryAhead`.
  */
 export function queryWithAhead(
   client: pg.Client,
@@ -256,8 +260,9 @@ export function queryWithAhead(
   values: unknown[] | undefined,
   done: (err: Error | null, result: never) => void,
   closes?: OwedCloses,
+  name?: string,
 ): void {
-  const query = new AheadQuery(ahead, config, values, done, closes);
+  const query = new AheadQuery(ahead, config, values, done, closes, name);
   try {
     client.query(query as unknown as pg.Query);
   } catch (err) {

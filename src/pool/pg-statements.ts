@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { recapture } from './caller-stack.js';
 
 /**
  * The statement cache's reach under pg.Client's typed API, kept in this one file (as `pg-client-internals.ts`
@@ -107,4 +108,24 @@ export function queryClosingFirst<R extends pg.QueryResultRow>(
     }) as unknown as pg.Query['submit'];
     client.query(query);
   });
+}
+
+/**
+ * `client.query(config)` for a config the cache made from a string (`{ text, values, name? }`): pg copies an
+ * object config descriptor by descriptor into each Query it makes (a few µs per statement, which the string form
+ * does not pay), so pg's own Query is made from the text and named after. Rejects with the caller's stack, as
+ * pg's promise form does.
+ */
+export function sendPlain<R extends pg.QueryResultRow>(
+  client: pg.Client,
+  config: pg.QueryConfig,
+): Promise<pg.QueryResult<R>> {
+  return new Promise<pg.QueryResult<R>>((resolve, reject) => {
+    const query = new pg.Query(config.text, config.values, (err: Error | undefined, result: unknown) => {
+      if (err) reject(err);
+      else resolve(result as pg.QueryResult<R>);
+    });
+    if (config.name !== undefined) (query as { name?: string }).name = config.name;
+    client.query(query);
+  }).catch(recapture);
 }

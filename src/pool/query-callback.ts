@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { recapture } from './caller-stack.js';
 import { canCarryAhead } from './carry-ahead.js';
 import { queryWithAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
 import type { StatementCache } from './statement-cache.js';
@@ -62,12 +63,6 @@ export function sendWithAhead<R extends pg.QueryResultRow>(
   }
   sendAheadAlone(client, ahead);
   queryWithCallback(client, config, values, done);
-}
-
-/** Gives `err` the caller's stack, as pg's promise form does: see {@link rejectFromCaller}. */
-function recapture(err: unknown): never {
-  if (typeof err === 'object' && err !== null) Error.captureStackTrace(err);
-  throw err;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { errorCode } from '../util/error-code.js';
+import { recapture } from './caller-stack.js';
 import { canCarryAhead } from './carry-ahead.js';
 import { OwnStatements } from './own-statements.js';
 import { type OwedCloses, queryWithAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
@@ -9,6 +10,7 @@ import {
   isStatementParsed,
   markStatementParsed,
   queryClosingFirst,
+  sendPlain,
 } from './pg-statements.js';
 import { isVanishedAhead, markStale } from './stale-errors.js';
 import { type StatementPolicy, statementName } from './statement-policy.js';
@@ -79,7 +81,7 @@ export class StatementCache {
       const own = canCarry ? this.#carried(ahead) : undefined;
       if (own !== undefined) {
         // An unnamed statement: pg records no ParseComplete for it, whichever statement it answers.
-        sent = this.#sendCarrying<R>(own.statements, config, values);
+        sent = this.#sendCarrying<R>(own.statements, config, values, undefined);
       } else {
         sendAheadAlone(client, ahead);
         sent = (values === undefined ? client.query<R>(config) : client.query<R>(config, values)) as Promise<
@@ -111,17 +113,18 @@ export class StatementCache {
       // The cache is the truth: pg parses what it does not hold, whatever pg remembers.
       forgetStatement(client, name);
     }
-    const named: pg.QueryConfig =
-      object === undefined ? { text, values: vals, name } : { ...object, values: vals, name };
+    // Made here from a string (see sendPlain), or the caller's own config object with the name added.
+    const plain = object === undefined;
+    const named: pg.QueryConfig = plain ? { text, values: vals, name } : { ...object, values: vals, name };
     const stmtName = name;
     const generation = this.#generation;
     const own = canCarry ? this.#carried(ahead) : undefined;
     let sent: Promise<pg.QueryResult<R>>;
     if (own !== undefined) {
-      sent = this.#sendCarrying<R>(own.statements, named, undefined);
+      sent = this.#sendCarrying<R>(own.statements, plain ? text : named, plain ? vals : undefined, name);
     } else {
       sendAheadAlone(client, ahead);
-      sent = this.#send<R>(named);
+      sent = this.#send<R>(named, plain);
     }
     // pg records the first ParseComplete of the flight as this statement's: when one of the statements ahead
     // was parsed too, a failure of this one leaves unknown whether the server has it.
@@ -144,9 +147,10 @@ export class StatementCache {
     ahead: readonly StatementAhead[],
     config: string | pg.QueryConfig,
     values: unknown[] | undefined,
+    name: string | undefined,
   ): Promise<pg.QueryResult<R>> {
     const closes = this.#takeCloses();
-    return new Promise((resolve, reject) => {
+    return new Promise<pg.QueryResult<R>>((resolve, reject) => {
       const done = (err: Error | null, result: pg.QueryResult<R>): void => {
         if (!err) {
           resolve(result);
@@ -155,8 +159,8 @@ export class StatementCache {
         if (closes !== undefined && !closes.written) this.#closes.push(...closes.names);
         reject(err);
       };
-      queryWithAhead(this.#client, ahead, config, values, done, closes);
-    });
+      queryWithAhead(this.#client, ahead, config, values, done, closes, name);
+    }).catch(recapture);
   }
 
   /** `ahead` as the flight's statements ahead: named while the pool names statements, else as they are. */
@@ -215,8 +219,11 @@ export class StatementCache {
   }
 
   /** Sends `config`, with the Close messages owed, if any, in the same write. */
-  #send<R extends pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<R>> {
-    if (this.#closes.length === 0) return this.#client.query<R>(config) as Promise<pg.QueryResult<R>>;
+  #send<R extends pg.QueryResultRow>(config: pg.QueryConfig, plain: boolean): Promise<pg.QueryResult<R>> {
+    if (this.#closes.length === 0) {
+      if (plain) return sendPlain<R>(this.#client, config);
+      return this.#client.query<R>(config) as Promise<pg.QueryResult<R>>;
+    }
     const closes = this.#closes;
     this.#closes = [];
     let submitted = false;
@@ -278,6 +285,6 @@ export class StatementCache {
     }
     const unnamed: pg.QueryConfig = object === undefined ? { text, values } : { ...object, values };
     delete unnamed.name;
-    return this.#send<R>(unnamed);
+    return this.#send<R>(unnamed, object === undefined);
   }
 }
