@@ -70,6 +70,11 @@ describe("prepare: true: the pool's own statements ride in the cached statements
     }, options);
   }
 
+  /** Drops the session's statements behind the pool's back (a `DEALLOCATE ALL` on the raw client). */
+  async function loseStatements(pool: Pool): Promise<void> {
+    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+  }
+
   async function countRows(ids: number[]): Promise<number> {
     const { rows } = await db.admin('select count(*)::int as n from items where id = any($1)', [ids]);
     return rows[0].n;
@@ -122,7 +127,7 @@ describe("prepare: true: the pool's own statements ride in the cached statements
   it('an unseen DEALLOCATE ALL: one retryable failure that writes nothing, then everything prepared afresh', async () => {
     const pool = makePool();
     await transfer(pool);
-    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+    await loseStatements(pool);
     const ids = [nextId++, nextId++];
     const err = await pool
       .transaction(async (tx) => {
@@ -140,7 +145,7 @@ describe("prepare: true: the pool's own statements ride in the cached statements
     const sent = await messages(async () => expect(await countRows(await transfer(pool))).toBe(2));
     expect(sent).toEqual({ P: 3, C: 3, B: 4, S: 2, Q: 1 });
     // With retry: the callback runs twice and its rows are written once.
-    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+    await loseStatements(pool);
     let attempts = 0;
     const retried = await pool.transaction(
       async (tx) => {
@@ -209,7 +214,7 @@ describe("prepare: true: the pool's own statements ride in the cached statements
     await transfer(pool);
     await transfer(pool, { settings: { statement_timeout: '5000' } });
     // Two statements sent at once: the second waits for BEGIN's answer, and is not sent when BEGIN failed.
-    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+    await loseStatements(pool);
     const together = [nextId++, nextId++];
     let statuses: string[] = [];
     const settled = await pool
@@ -223,7 +228,7 @@ describe("prepare: true: the pool's own statements ride in the cached statements
     expect(await countRows(together)).toBe(0);
     // A caller that catches the first statement's failure and goes on: the next statement is refused unsent.
     await transfer(pool);
-    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+    await loseStatements(pool);
     const after = nextId++;
     const codes: unknown[] = [];
     await pool
@@ -238,7 +243,7 @@ describe("prepare: true: the pool's own statements ride in the cached statements
     expect(await countRows([after])).toBe(0);
     // With `settings`, BEGIN goes as a query of its own (never named): the statements behind stay inside it.
     await transfer(pool, { settings: { statement_timeout: '5000' } });
-    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+    await loseStatements(pool);
     const withSettings = [nextId++, nextId++];
     const failed = await pool
       .transaction(
@@ -262,7 +267,7 @@ describe("prepare: true: the pool's own statements ride in the cached statements
   it('a caller that catches a lost BEGIN and returns: rolled back, never reported committed', async () => {
     const pool = makePool();
     await transfer(pool);
-    await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
+    await loseStatements(pool);
     const ids = [nextId++, nextId++];
     const err = await pool
       .transaction(async (tx) => {
