@@ -70,6 +70,14 @@ describe("prepare: true: the pool's own statements ride in the cached statements
     }, options);
   }
 
+  /** A pool whose one connection has run a transaction, then lost its statements behind the pool's back. */
+  async function lostPool(): Promise<Pool> {
+    const pool = makePool();
+    await transfer(pool);
+    await loseStatements(pool);
+    return pool;
+  }
+
   /** Drops the session's statements behind the pool's back (a `DEALLOCATE ALL` on the raw client). */
   async function loseStatements(pool: Pool): Promise<void> {
     await pool.acquire((conn) => conn.client.query('DEALLOCATE ALL'));
@@ -125,9 +133,7 @@ describe("prepare: true: the pool's own statements ride in the cached statements
   });
 
   it('an unseen DEALLOCATE ALL: one retryable failure that writes nothing, then everything prepared afresh', async () => {
-    const pool = makePool();
-    await transfer(pool);
-    await loseStatements(pool);
+    const pool = await lostPool();
     const ids = [nextId++, nextId++];
     const err = await pool
       .transaction(async (tx) => {
@@ -265,9 +271,7 @@ describe("prepare: true: the pool's own statements ride in the cached statements
   });
 
   it('a caller that catches a lost BEGIN and returns: rolled back, never reported committed', async () => {
-    const pool = makePool();
-    await transfer(pool);
-    await loseStatements(pool);
+    const pool = await lostPool();
     const ids = [nextId++, nextId++];
     const err = await pool
       .transaction(async (tx) => {

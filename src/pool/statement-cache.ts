@@ -156,7 +156,7 @@ export class StatementCache {
           resolve(result);
           return;
         }
-        if (closes !== undefined && !closes.written) this.#closes.push(...closes.names);
+        this.#oweAgain(closes);
         reject(err);
       };
       queryWithAhead(this.#client, ahead, config, values, done, closes, name);
@@ -180,24 +180,26 @@ export class StatementCache {
   #lostAll(): void {
     this.#generation++;
     for (const name of this.#names.values()) this.#closes.push(name);
-    this.#dropAll();
-    this.#own.clear();
-    forgetAllStatements(this.#client);
+    this.#forgetStatements();
   }
 
   /** The server dropped every prepared statement (`DISCARD ALL`, `DEALLOCATE ALL`): forget them all. */
   forgetAll(): void {
-    this.#dropAll();
     this.#closes = [];
-    this.#own.clear();
-    forgetAllStatements(this.#client);
+    this.#forgetStatements();
   }
 
   /** The connection is gone: its statements no longer count. */
   closed(): void {
-    this.#dropAll();
     this.#closes = [];
+    this.#forgetStatements();
+  }
+
+  /** Forgets every statement of the connection: the cache's, the pool's own, and pg's record of them. */
+  #forgetStatements(): void {
+    this.#dropAll();
     this.#own.clear();
+    forgetAllStatements(this.#client);
   }
 
   #dropAll(): void {
@@ -224,16 +226,18 @@ export class StatementCache {
       if (plain) return sendPlain<R>(this.#client, config);
       return this.#client.query<R>(config) as Promise<pg.QueryResult<R>>;
     }
-    const closes = this.#closes;
-    this.#closes = [];
-    let submitted = false;
-    return queryClosingFirst<R>(this.#client, config, closes, () => {
-      submitted = true;
+    const closes = this.#takeCloses() as OwedCloses;
+    return queryClosingFirst<R>(this.#client, config, closes.names, () => {
+      closes.written = true;
     }).catch((err: unknown) => {
-      // Never written: the Close messages are still owed.
-      if (!submitted) this.#closes.push(...closes);
+      this.#oweAgain(closes);
       throw err;
     });
+  }
+
+  /** Close messages that were never written (the query failed before pg wrote it) are still owed. */
+  #oweAgain(closes: OwedCloses | undefined): void {
+    if (closes !== undefined && !closes.written) this.#closes.push(...closes.names);
   }
 
   /** Drops `name` (for `text`) from the cache; `close`: the server still has it, close it with the next statement. */
