@@ -253,6 +253,30 @@ describe('diagnostics_channel: pg-scope:acquire, pg-scope:transaction, pg-scope:
     expect(texts[texts.length - 1]).toBe('COMMIT');
   });
 
+  it('query: with a subscriber, BEGIN and the transaction id still go ahead of a statement, each published', async () => {
+    const pool = makePool();
+    const query = tracing<QueryMessage>(ChannelName.query);
+    await pool.transaction(async (t) => {
+      await t.query('insert into items values (7, $1)', ['seven']);
+      await t.query('update items set label = $1 where id = 7', ['sept']);
+    });
+    const traces = query.traces((m) => m.pool === pool);
+    expect(traces.map((t) => t.map((e) => e.event))).toEqual(traces.map(() => RESOLVED));
+    const ended = traces.map((t) => t[3]?.snapshot);
+    expect(ended.map((m) => m?.text.split(' ')[0]?.toUpperCase())).toEqual([
+      'BEGIN',
+      'INSERT',
+      'SELECT',
+      'UPDATE',
+      'COMMIT',
+    ]);
+    expect(ended[0]).toMatchObject({ command: 'BEGIN', rowCount: null, valueCount: 0 });
+    expect(ended[2]).toMatchObject({ command: 'SELECT', rowCount: 1, valueCount: 0 });
+    expect(ended[1]).toMatchObject({ command: 'INSERT', rowCount: 1, valueCount: 1 });
+    const { rows } = await db.admin('select label from items where id = 7');
+    expect(rows[0]?.label).toBe('sept');
+  });
+
   it('name: the option, else application_name, else pg-scope — in messages and in log lines', async () => {
     const log = captureLog('debug');
     const named = makePool({ name: 'billing', application_name: 'app-x', logger: log.logger });

@@ -1,6 +1,7 @@
+import diagnostics_channel from 'node:diagnostics_channel';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Pool } from '../src/index.js';
+import { ChannelName, type Pool } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './setup/db.js';
 import { poolFor, startTcpProxy, type TcpProxy } from './support/tx-support.js';
 
@@ -81,6 +82,31 @@ describe('round trips per transaction', () => {
     // Syncs (BEGIN and the id statement inside two of them) and COMMIT's Query.
     expect((proxy.clientMessages('S') - syncs) / REPEATS).toBe(K);
     expect((proxy.clientMessages('Q') - queries) / REPEATS).toBe(1);
+  });
+
+  it('a pg-scope:query subscriber changes nothing on the wire: the same Syncs and simple queries', async () => {
+    const query = diagnostics_channel.tracingChannel(ChannelName.query);
+    let started = 0;
+    const onStart = (): void => {
+      started++;
+    };
+    query.start.subscribe(onStart);
+    try {
+      const syncs = proxy.clientMessages('S');
+      const queries = proxy.clientMessages('Q');
+      const trips = await roundTrips(proxy, () =>
+        pool.transaction(async (tx) => {
+          for (let i = 0; i < K; i++) await tx.query('insert into items (v) values ($1)', [i]);
+        }),
+      );
+      expect(trips).toBe(K + 1);
+      expect((proxy.clientMessages('S') - syncs) / REPEATS).toBe(K);
+      expect((proxy.clientMessages('Q') - queries) / REPEATS).toBe(1);
+      // BEGIN, K statements, the id statement and COMMIT, each published.
+      expect(started).toBe(REPEATS * (K + 3));
+    } finally {
+      query.start.unsubscribe(onStart);
+    }
   });
 
   it('statements without parameters carry BEGIN and the transaction id the same way (K + 1 ReadyForQuery)', async () => {

@@ -5,7 +5,7 @@ import type { DestroyReason } from '../logging/events.js';
 import type { ClientInfo } from './client-info.js';
 import { corkUntilNextTick, setPipelined } from './pg-client-internals.js';
 import { failAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
-import { type ChannelSource, traceQuery } from './pool-channels.js';
+import { type ChannelSource, endQuery, queryMessage, tracedAhead, traceQuery } from './pool-channels.js';
 import { afterBegin, rejectFromCaller, sendQuery, sendWithAhead } from './query-callback.js';
 
 /** A lease's life: lent to a scope, given back, or taken away because the connection is unusable. */
@@ -151,8 +151,9 @@ export class Lease {
    * next on this lease, in this tick: in its Sync when it can carry it (`canCarryAhead`), else just before it.
    */
   sendAhead(statement: StatementAhead): void {
-    if (this.#ahead === undefined) this.#ahead = [statement];
-    else this.#ahead.push(statement);
+    const sent = queryChannel.hasSubscribers ? tracedAhead(this.#owner, this, statement) : statement;
+    if (this.#ahead === undefined) this.#ahead = [sent];
+    else this.#ahead.push(sent);
   }
 
   /** The statement the ones waiting ahead were to go with is not sent: they fail with `err`. */
@@ -168,7 +169,7 @@ export class Lease {
 
   /** True when the scope's own statements (BEGIN, the transaction id) may go to pg's client: see {@link rawSent}. */
   get sendsRaw(): boolean {
-    return this.#state === 'leased' && !queryChannel.hasSubscribers;
+    return this.#state === 'leased';
   }
 
   /** The client regardless of state, for the pool's own cleanup. */
@@ -206,14 +207,18 @@ export class Lease {
       this.info.inflight === 0 &&
       client.getTransactionStatus() === 'I';
     this.info.inflight++;
-    if (statements === undefined && !queryChannel.hasSubscribers) {
+    if (statements === undefined) {
       // The common case: pg's callback form, so the query makes one promise (this one) instead of pg's two
       // plus one to count it, and its answer reaches the caller without two extra microtask hops.
+      const traced = queryChannel.hasSubscribers
+        ? queryMessage(this.#owner, this, config, values)
+        : undefined;
       return new Promise<pg.QueryResult<R>>((resolve) => {
         let answered = false;
         const done = (err: Error | null, result: pg.QueryResult<R>): void => {
           if (answered) return;
           answered = true;
+          if (traced !== undefined) endQuery(traced, err, result?.command, result?.rowCount);
           if (err === null || err === undefined) {
             this.#settled(result);
             resolve(result);
@@ -222,7 +227,7 @@ export class Lease {
           this.#noteFailure(err);
           rejectFromCaller(err, resolve, onError);
         };
-        sendWithAhead(client, this.#takeAhead(), config, values, done);
+        sendWithAhead(client, this.#takeAhead(), config, values, done, traced);
       });
     }
     const ahead = this.#takeAhead();

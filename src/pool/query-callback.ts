@@ -1,7 +1,9 @@
 import type pg from 'pg';
+import type { QueryMessage } from '../logging/channels.js';
 import { recapture } from './caller-stack.js';
 import { canCarryAhead } from './carry-ahead.js';
 import { queryWithAhead, type StatementAhead, sendAheadAlone } from './pg-queries.js';
+import { startQuery } from './pool-channels.js';
 import type { StatementCache } from './statement-cache.js';
 
 /**
@@ -48,7 +50,8 @@ export function queryWithCallback<R extends pg.QueryResultRow>(
 
 /**
  * Sends a statement as {@link queryWithCallback} does, with the statements `ahead` of it (see
- * `Lease.sendAhead`) in its Sync when it can carry them, else each on its own just before it.
+ * `Lease.sendAhead`) in its Sync when it can carry them, else each on its own just before it; with `traced`,
+ * published on `pg-scope:query` (see `startQuery`).
  */
 export function sendWithAhead<R extends pg.QueryResultRow>(
   client: pg.Client,
@@ -56,7 +59,13 @@ export function sendWithAhead<R extends pg.QueryResultRow>(
   config: string | pg.QueryConfig,
   values: unknown[] | undefined,
   done: (err: Error | null, result: pg.QueryResult<R>) => void,
+  traced?: QueryMessage,
 ): void {
+  if (traced !== undefined) {
+    // Published on `pg-scope:query` around the send; the caller's `done` publishes the answer (endQuery).
+    startQuery(traced, () => sendWithAhead(client, ahead, config, values, done));
+    return;
+  }
   if (ahead !== undefined && canCarryAhead(config, values)) {
     queryWithAhead(client, ahead, config, values, done);
     return;

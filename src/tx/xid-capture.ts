@@ -71,8 +71,8 @@ export function wroteLast(lease: Lease): boolean {
  * needs no statement of its own for it. A failure or NULL leaves it to COMMIT's flight.
  *
  * Like {@link XidCapture} it goes to pg's client directly, with no promise and no `Result` (the statement
- * behind it keeps the connection counted as busy and pipelined, and fails the same way it would), unless
- * `pg-scope:query` has subscribers: then it goes through the lease, which publishes it.
+ * behind it keeps the connection counted as busy and pipelined, and fails the same way it would). With
+ * `pg-scope:query` subscribers it goes the same way, and the lease publishes it (`tracedAhead`).
  */
 export function askXidEarly(tx: TxRecord): void {
   tx.xidAsked = true;
