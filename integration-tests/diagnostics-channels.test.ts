@@ -277,6 +277,15 @@ describe('diagnostics_channel: pg-scope:acquire, pg-scope:transaction, pg-scope:
     expect(rows[0]?.label).toBe('sept');
   });
 
+  it('query: with a subscriber, a null query rejects with pg’s error and the connection is kept', async () => {
+    const pool = makePool({ max: 1 });
+    tracing<QueryMessage>(ChannelName.query);
+    const err = await pool.acquire((conn) => conn.query(null as unknown as string)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(String((err as Error).message)).toMatch(/null or undefined/);
+    expect(pool.stats()).toMatchObject({ size: 1, idle: 1 });
+  });
+
   it('name: the option, else application_name, else pg-scope — in messages and in log lines', async () => {
     const log = captureLog('debug');
     const named = makePool({ name: 'billing', application_name: 'app-x', logger: log.logger });

@@ -81,8 +81,9 @@ export function queryMessage(
   config: string | pg.QueryConfig,
   values: unknown[] | undefined,
 ): QueryMessage {
-  const text = typeof config === 'string' ? config : String(config.text);
-  const bound = values ?? (typeof config === 'string' ? undefined : config.values);
+  // A caller's null or undefined config still goes to pg, whose TypeError the caller then gets.
+  const text = typeof config === 'string' ? config : String(config?.text);
+  const bound = values ?? (typeof config === 'string' ? undefined : config?.values);
   return {
     pool: source.publicPool,
     poolName: source.name,
