@@ -152,8 +152,7 @@ export class Lease {
    */
   sendAhead(statement: StatementAhead): void {
     const sent = queryChannel.hasSubscribers ? tracedAhead(this.#owner, this, statement) : statement;
-    if (this.#ahead === undefined) this.#ahead = [sent];
-    else this.#ahead.push(sent);
+    (this.#ahead ??= []).push(sent);
   }
 
   /** The statement the ones waiting ahead were to go with is not sent: they fail with `err`. */
@@ -165,11 +164,6 @@ export class Lease {
     const ahead = this.#ahead;
     this.#ahead = undefined;
     return ahead;
-  }
-
-  /** True when the scope's own statements (BEGIN, the transaction id) may go to pg's client: see {@link rawSent}. */
-  get sendsRaw(): boolean {
-    return this.#state === 'leased';
   }
 
   /** The client regardless of state, for the pool's own cleanup. */

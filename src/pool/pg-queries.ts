@@ -278,11 +278,18 @@ export function queryWithAhead(
 export function sendAheadAlone(client: pg.Client, ahead: readonly StatementAhead[] | undefined): void {
   if (ahead === undefined) return;
   for (const statement of ahead) {
+    // Answered once: a caller's wrapper of `client.query` may throw after pg took the statement.
+    let answered = false;
+    const done = (err: Error | null, value: string | null): void => {
+      if (answered) return;
+      answered = true;
+      statement.done(err, value);
+    };
     try {
-      queryFirstValue(client, statement.text, statement.done);
+      queryFirstValue(client, statement.text, done);
     } catch (err) {
-      // A caller's wrapper of `client.query` threw: the statement is answered with it, not left in flight.
-      statement.done((err ?? new Error('query failed')) as Error, null);
+      // The wrapper threw: the statement is answered with it, not left in flight.
+      done((err ?? new Error('query failed')) as Error, null);
     }
   }
 }

@@ -172,7 +172,6 @@ export function tracedAhead(
   const message = queryMessage(source, lease, statement.text, undefined);
   const command = /^\s*([A-Za-z]+)/.exec(statement.text)?.[1]?.toUpperCase();
   const rowCount = command === 'SELECT' ? 1 : null;
-  let answered = false;
   const traced: StatementAhead = {
     text: statement.text,
     get mayName() {
@@ -180,8 +179,6 @@ export function tracedAhead(
     },
     carried: (named) => statement.carried?.(named),
     done: (err, value) => {
-      if (answered) return;
-      answered = true;
       endQuery(message, err, command, rowCount);
       statement.done(err, value);
     },

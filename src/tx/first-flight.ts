@@ -63,7 +63,7 @@ export class FirstFlight implements StatementAhead {
     }
     this.#info = info;
     this.#errors = errors;
-    if (pipeline && lease.sendsRaw) {
+    if (pipeline && lease.state === 'leased') {
       // The statement sent behind it in this tick keeps the connection counted as busy and pipelined, and
       // fails the same way if the connection does: BEGIN needs no promise of its own (pg's callback form).
       // It goes in the Sync of the statement behind it when that one can carry it: the server then skips that

@@ -79,16 +79,12 @@ export function askXidEarly(tx: TxRecord): void {
   if (tx.settings.readOnly) return;
   const lease = tx.lease;
   const text = captureXidSql(serverVersion(lease.rawClient));
-  if (lease.sendsRaw) {
+  if (lease.state === 'leased') {
     lease.startPipeline();
     lease.rawSent();
-    let answered = false;
     lease.sendAhead({
       text,
       done: (err, xid) => {
-        // Once: a caller's wrapper of `client.query` may fail it after pg took it (see sendAheadAlone).
-        if (answered) return;
-        answered = true;
         lease.rawAnswered();
         // A failure: the statement behind it fails the same way, and reports it; COMMIT's flight asks again.
         if (!err) tx.xid = xid ?? undefined;
