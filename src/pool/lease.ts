@@ -152,7 +152,8 @@ export class Lease {
    */
   sendAhead(statement: StatementAhead): void {
     const sent = queryChannel.hasSubscribers ? tracedAhead(this.#owner, this, statement) : statement;
-    (this.#ahead ??= []).push(sent);
+    if (this.#ahead === undefined) this.#ahead = [sent];
+    else this.#ahead.push(sent);
   }
 
   /** The statement the ones waiting ahead were to go with is not sent: they fail with `err`. */
